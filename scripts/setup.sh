@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up voxemoset on a fresh Debian/Ubuntu machine: system tools, .venv, the package with pinned deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in ffmpeg espeak-ng sox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+python=$(command -v python3.11 || command -v python3)
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# constraints.txt pins what resolved together (torch 2.14.1 + torchvision 0.29.1 + torchaudio 2.11).
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ray,train]"
+echo "voxemoset is set up in .venv (run: .venv/bin/voxemoset --help)"

@@ -1,0 +1,30 @@
+"""Shared fixtures: offline always, miniature corpora built once per session under a temp folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def emoset_root(tmp_path_factory) -> Path:
+    """A miniature EmoSet tree (read-only for tests)."""
+    from voxemoset.fixtures.emoset import build_emoset_tree
+
+    root = tmp_path_factory.mktemp("emoset") / "EmoSet"
+    build_emoset_tree(root)
+    return root
+
+
+def write_config(path: Path, data: dict) -> Path:
+    """Write a YAML config for a test."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -1,0 +1,134 @@
+"""The `voxemoset` command line (typer): demo, build, stage, report, publish, deploy, tiny-models, train."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from voxemoset.errors import UserError
+
+app = typer.Typer(
+    help="Build VoxEmoset: emotional spoken descriptions paired with emotional images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")]
+
+
+def _not_yet(command: str, issue: str) -> None:
+    raise UserError(f"`voxemoset {command}` is not yet built ({issue})")
+
+
+def _load(config: Path, out_dir: Path | None):
+    from voxemoset.config import load_config
+
+    return load_config(config, {"out": str(out_dir)} if out_dir else None)
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="output directory")] = Path("runs/demo")) -> None:
+    """Run every stage built so far on bundled miniature corpora and tiny models (CPU)."""
+    from voxemoset.demo import run_demo
+
+    run_demo(out_dir, console=out)
+
+
+@app.command()
+def stage(
+    name: Annotated[str, typer.Argument(help="images | captions | references | speech | gates | dataset | publish")],
+    config: ConfigOpt,
+    out_dir: OutOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="recompute every shard, finished or not")] = False,
+) -> None:
+    """Rebuild one stage from its upstream shards."""
+    from voxemoset.stages import get_stage
+    from voxemoset.store.runner import run_stage
+
+    stage_obj = get_stage(name)
+    cfg = _load(config, out_dir)
+    summary = run_stage(stage_obj, cfg, cfg.out, force=force, progress=sys.stderr.isatty())
+    out.print(f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
+              f"{summary['computed']} shards computed, {summary['skipped']} skipped")
+    out.print(f"output: {Path(cfg.out) / 'stages' / name}")
+
+
+@app.command()
+def build(config: ConfigOpt, out_dir: OutOpt = None) -> None:
+    """Run the whole chain as a Prefect flow run."""
+    _not_yet("build", "Orchestration issue")
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(help="build output directory")]) -> None:
+    """Table-1 figures, plots and an HTML browser of samples."""
+    _not_yet("report", "Dataset issue")
+
+
+@app.command()
+def publish(
+    directory: Annotated[Path, typer.Argument(help="build output directory")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="ORG/NAME on the Hugging Face Hub")],
+    private: Annotated[bool, typer.Option("--private")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go where")] = False,
+) -> None:
+    """Upload the dataset shards and card to the Hugging Face Hub."""
+    _not_yet("publish", "Dataset issue")
+
+
+@app.command()
+def deploy() -> None:
+    """Serve the flows so they run from the Prefect UI."""
+    _not_yet("deploy", "Orchestration issue")
+
+
+@app.command("tiny-models")
+def tiny_models(directory: Annotated[Path, typer.Argument(help="where to write the checkpoints")]) -> None:
+    """Write tiny random checkpoints of every model the chain uses (for tests and the demo)."""
+    _not_yet("tiny-models", "Captions / Speech issues")
+
+
+@app.command()
+def train(config: ConfigOpt) -> None:
+    """Fit the SIB and the latent-diffusion UNet from dataset shards."""
+    _not_yet("train", "Training issue")
+
+
+@app.command()
+def generate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="trained checkpoint folder")],
+    speech: Annotated[Path, typer.Option("--speech", help="a speech file (wav)")],
+    out_png: Annotated[Path, typer.Option("--out", help="PNG to write")],
+) -> None:
+    """Generate an image from a speech file with a trained checkpoint."""
+    _not_yet("generate", "Training issue")
+
+
+@app.command()
+def evaluate(config: ConfigOpt) -> None:
+    """FID, CLIPScore and Emo-A of a trained checkpoint."""
+    _not_yet("evaluate", "Training issue")
+
+
+def main() -> None:
+    """Console entry point: user mistakes become one red line and exit code 1, never a traceback."""
+    try:
+        app()
+    except UserError as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Readers for the source corpora in their native layouts."""

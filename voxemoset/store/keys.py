@@ -1,0 +1,41 @@
+"""Content keys: what a shard was computed from, so reruns skip finished work and notice changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+def hash_json(obj: object) -> str:
+    """sha256 of a canonical JSON rendering."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_fingerprint(path: Path) -> list:
+    """Cheap stand-in for a source file's content: size and mtime, so planning never reads 100k images.
+
+    A copied or touched file is recomputed, which is the safe direction.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def config_dict(cfg: BaseModel | None) -> dict:
+    """A stage config as plain JSON data for keying."""
+    return {} if cfg is None else cfg.model_dump(mode="json")
