@@ -166,7 +166,9 @@ def test_not_an_emoset_tree_is_one_clear_line(tmp_path):
     from tests.conftest import write_config
 
     (tmp_path / "photos").mkdir()
-    cfg = write_config(tmp_path / "c.yaml", {"out": str(tmp_path / "o"), "sources": {"emoset": str(tmp_path / "photos")}})
+    cfg = write_config(
+        tmp_path / "c.yaml", {"out": str(tmp_path / "o"), "sources": {"emoset": str(tmp_path / "photos")}}
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "voxemoset.cli", "stage", "images", "-c", str(cfg)], capture_output=True, text=True
     )

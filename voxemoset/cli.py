@@ -56,8 +56,10 @@ def stage(
     stage_obj = get_stage(name)
     cfg = _load(config, out_dir)
     summary = run_stage(stage_obj, cfg, cfg.out, force=force, progress=sys.stderr.isatty())
-    out.print(f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
-              f"{summary['computed']} shards computed, {summary['skipped']} skipped")
+    out.print(
+        f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
+        f"{summary['computed']} shards computed, {summary['skipped']} skipped"
+    )
     out.print(f"output: {Path(cfg.out) / 'stages' / name}")
 
 

@@ -39,9 +39,7 @@ def write_parquet(path: Path, table: pa.Table) -> None:
     """Write a Parquet file atomically; options are fixed so equal tables give equal bytes."""
     write_atomic(
         path,
-        lambda tmp: pq.write_table(
-            table, tmp, compression="zstd", write_statistics=True, write_page_index=True
-        ),
+        lambda tmp: pq.write_table(table, tmp, compression="zstd", write_statistics=True, write_page_index=True),
     )
 
 

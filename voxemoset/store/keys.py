@@ -39,3 +39,22 @@ def file_fingerprint(path: Path) -> list:
 def config_dict(cfg: BaseModel | None) -> dict:
     """A stage config as plain JSON data for keying."""
     return {} if cfg is None else cfg.model_dump(mode="json")
+
+
+def model_identity(path: Path | str | None) -> dict | None:
+    """What identifies a checkpoint folder or file: its name plus every file's relative path and size.
+
+    Config files are hashed by content, so a changed config re-keys the stage without hashing weights.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_file():
+        return {"name": path.name, "files": [[path.name, path.stat().st_size]]}
+    files = []
+    for p in sorted(path.rglob("*")) if path.is_dir() else []:
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts):
+            rel = str(p.relative_to(path))
+            small = p.suffix in (".json", ".yaml", ".yml", ".txt", ".jinja") and p.stat().st_size < 1 << 20
+            files.append([rel, hash_file(p) if small else p.stat().st_size])
+    return {"name": path.name, "files": files}

@@ -10,8 +10,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parquet
-from voxemoset.store.keys import hash_json
+from voxemoset.store.keys import hash_file, hash_json
 
 REJECT_SCHEMA = pa.schema(
     [("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("stage", pa.string())]
@@ -76,6 +77,20 @@ def list_shards(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.parquet") if not p.name.endswith(TMP_SUFFIX))
 
 
+def upstream_jobs(stage: Stage, out: Path, upstream: str, stage_config: dict, model_id: Any) -> list[ShardJob]:
+    """One job per finished upstream shard, same name, keyed by that shard's bytes: shard k from shard k."""
+    folder = stage_dir(out, upstream)
+    if not list_shards(folder):
+        raise UserError(
+            f"stage {stage.name} reads the {upstream} stage, which has no shards under {folder}: run it first"
+        )
+    jobs = []
+    for path in list_shards(folder):
+        key = job_key(stage, stage_config, model_id, {"upstream": upstream, "sha256": hash_file(path)})
+        jobs.append(ShardJob(path.stem, key, str(path)))
+    return jobs
+
+
 def rejects_table(rows: list[dict], stage_name: str) -> pa.Table:
     """Rejects as a table: source, reason, detail, stage, plus whatever extra columns a stage adds."""
     full = [{"detail": "", **r, "stage": stage_name} for r in rows]
@@ -128,7 +143,11 @@ class StageRunner:
     def finalize(self, plan: Plan, computed: int) -> dict:
         """Drop shards no longer planned, then record this stage's counts in the run manifest."""
         names = {j.name for j in plan.jobs}
-        for folder, suffix in ((self.dir, ".parquet"), (self.dir / "rejects", ".parquet"), (self.dir / "_done", ".json")):
+        for folder, suffix in (
+            (self.dir, ".parquet"),
+            (self.dir / "rejects", ".parquet"),
+            (self.dir / "_done", ".json"),
+        ):
             if folder.is_dir():
                 for p in folder.glob(f"*{suffix}"):
                     if p.name[: -len(suffix)] not in names:
