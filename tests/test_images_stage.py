@@ -137,7 +137,7 @@ def test_sigkill_mid_stage_then_rerun_is_byte_identical(emoset_root, tmp_path):
             tmp_path / f"kill{attempt}.yaml",
             {"out": str(out), "sources": {"emoset": str(emoset_root)}, "images": {"shard_size": 1}},
         )
-        cmd = [sys.executable, "-m", "voxemoset.cli", "stage", "images", "-c", str(cfg)]
+        cmd = [sys.executable, "-m", "voxemoset.cli", "stage", "images", "--direct", "-c", str(cfg)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         done = stage_dir(out, "images") / "_done"
         deadline = time.monotonic() + 60
@@ -170,7 +170,9 @@ def test_not_an_emoset_tree_is_one_clear_line(tmp_path):
         tmp_path / "c.yaml", {"out": str(tmp_path / "o"), "sources": {"emoset": str(tmp_path / "photos")}}
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "voxemoset.cli", "stage", "images", "-c", str(cfg)], capture_output=True, text=True
+        [sys.executable, "-m", "voxemoset.cli", "stage", "images", "--direct", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -28,6 +28,10 @@ def _not_yet(command: str, issue: str) -> None:
     raise UserError(f"`voxemoset {command}` is not yet built ({issue})")
 
 
+def _overrides(out_dir: Path | None) -> dict | None:
+    return {"out": str(out_dir)} if out_dir else None
+
+
 def _load(config: Path, out_dir: Path | None):
     from voxemoset.config import load_config
 
@@ -48,14 +52,23 @@ def stage(
     config: ConfigOpt,
     out_dir: OutOpt = None,
     force: Annotated[bool, typer.Option("--force", help="recompute every shard, finished or not")] = False,
+    direct: Annotated[bool, typer.Option("--direct", help="run in this process without Prefect")] = False,
 ) -> None:
-    """Rebuild one stage from its upstream shards."""
-    from voxemoset.stages import get_stage
-    from voxemoset.store.runner import run_stage
+    """Rebuild one stage from its upstream shards (as a Prefect flow run unless --direct)."""
+    from voxemoset.stages import BUILD_CHAIN, get_stage
 
     stage_obj = get_stage(name)
     cfg = _load(config, out_dir)
-    summary = run_stage(stage_obj, cfg, cfg.out, force=force, progress=sys.stderr.isatty())
+    if direct:
+        from voxemoset.store.runner import run_stage
+
+        summary = run_stage(stage_obj, cfg, cfg.out, force=force, progress=sys.stderr.isatty())
+    else:
+        if name not in BUILD_CHAIN:
+            raise UserError(f"stage {name!r} has no flow yet")
+        from flows.stage_flows import STAGE_FLOWS
+
+        summary = STAGE_FLOWS[name](str(config), _overrides(out_dir), force)
     out.print(
         f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
         f"{summary['computed']} shards computed, {summary['skipped']} skipped"
@@ -64,9 +77,19 @@ def stage(
 
 
 @app.command()
-def build(config: ConfigOpt, out_dir: OutOpt = None) -> None:
+def build(
+    config: ConfigOpt,
+    out_dir: OutOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="recompute every shard of every stage")] = False,
+) -> None:
     """Run the whole chain as a Prefect flow run."""
-    _not_yet("build", "Orchestration issue")
+    from flows.stage_flows import build as build_flow
+
+    cfg = _load(config, out_dir)
+    summaries = build_flow(str(config), _overrides(out_dir), force)
+    for name, s in summaries.items():
+        out.print(f"[bold]{name}[/]: {s['rows']} rows, {sum(s['rejects'].values())} rejects")
+    out.print(f"output: {cfg.out}")
 
 
 @app.command()
@@ -87,9 +110,22 @@ def publish(
 
 
 @app.command()
-def deploy() -> None:
-    """Serve the flows so they run from the Prefect UI."""
-    _not_yet("deploy", "Orchestration issue")
+def deploy(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="default config for the deployments")] = None,
+) -> None:
+    """Serve the flows so they run from the Prefect UI (needs a server: `prefect server start`)."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError(
+            "no Prefect server configured: run `prefect server start` and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, then `voxemoset deploy` again"
+        )
+    if config is not None and not config.is_file():
+        raise UserError(f"config file not found: {config}")
+    from flows.deploy import serve_all
+
+    serve_all(str(config.resolve()) if config else None)
 
 
 @app.command("tiny-models")

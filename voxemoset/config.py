@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,12 +36,26 @@ class ImagesConfig(Strict):
     limit_per_split: int | None = Field(None, ge=1, description="keep only the first N images per split (trials)")
 
 
+class OrchestrationConfig(Strict):
+    """How Prefect runs shard tasks: threads in this process, or a Ray cluster (prefect-ray)."""
+
+    task_runner: Literal["threads", "ray"] = "threads"
+    max_workers: int = Field(2, ge=1, description="parallel shard tasks for CPU stages (threads runner)")
+    ray_address: str | None = Field(
+        None, description="existing cluster, e.g. ray://head:10001; None starts a local one"
+    )
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray cluster")
+    gpus_per_task: float = Field(1.0, ge=0, description="GPUs a GPU-stage shard task asks Ray for")
+    task_retries: int = Field(2, ge=0, description="retries of a shard task after a transient error")
+
+
 class Config(Strict):
     """The whole build."""
 
     out: Path = Path("runs/voxemoset")
     sources: SourcesConfig = SourcesConfig()
     images: ImagesConfig = ImagesConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:

@@ -1,0 +1,20 @@
+"""Serve every flow as a deployment, so a Prefect UI (`prefect server start`) can run them."""
+
+from __future__ import annotations
+
+from prefect import serve
+
+from flows.stage_flows import STAGE_FLOWS, build
+
+
+def deployments(config_path: str | None = None) -> list:
+    """One deployment per flow; `config_path` becomes the default parameter when given."""
+    params = {"config_path": config_path} if config_path else None
+    deps = [build.to_deployment(name="voxemoset", parameters=params)]
+    deps += [f.to_deployment(name="voxemoset", parameters=params) for f in STAGE_FLOWS.values()]
+    return deps
+
+
+def serve_all(config_path: str | None = None, limit: int | None = None) -> None:
+    """Block, serving the deployments (runs come from the UI, the API or `prefect deployment run`)."""
+    serve(*deployments(config_path), limit=limit)

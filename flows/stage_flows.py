@@ -1,0 +1,137 @@
+"""One flow per stage plus `build`: tasks wrap shards (never rows) and return shard paths."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NONE as NO_CACHE
+
+from flows.runners import make_task_runner
+from voxemoset.config import Config, load_config, parse_config
+from voxemoset.errors import UserError
+from voxemoset.stages import BUILD_CHAIN, get_stage
+from voxemoset.store.keys import hash_json
+from voxemoset.store.runner import ShardJob, StageRunner
+
+# Models live once per worker process (a thread pool shares one; each Ray worker keeps its own).
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_for(stage, cfg: Config) -> Any:
+    key = hash_json([stage.name, cfg.model_dump(mode="json")])
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = stage.load(cfg)
+        return _MODELS[key]
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Retry what may pass (I/O, a flaky endpoint), never a user mistake."""
+    try:
+        state.result()
+    except UserError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient
+        return True
+    return False
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=_retry_transient, retry_delay_seconds=2)
+def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
+    """Compute one shard (rows, rejects, marker) and return its path."""
+    cfg = parse_config(config_data)
+    stage = get_stage(stage_name)
+    runner = StageRunner(stage, cfg, cfg.out)
+    runner.run_job(job, _model_for(stage, cfg))
+    return str(runner.dir / f"{job.name}.parquet")
+
+
+def _gpu_options(stage, cfg: Config):
+    if getattr(stage, "uses_gpu", False) and cfg.orchestration.task_runner == "ray":
+        from prefect_ray.context import remote_options
+
+        return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
+    return nullcontext()
+
+
+def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
+    """Plan a stage, fan its pending shards out as tasks on the configured runner, then finalize."""
+    logger = get_run_logger()
+    stage = get_stage(name)
+    runner = StageRunner(stage, cfg, cfg.out)
+    plan = stage.plan(cfg)
+    todo = runner.pending(plan, force)
+    logger.info("%s: %d shards, %d to compute", name, len(plan.jobs), len(todo))
+    progress = create_progress_artifact(0.0, description=f"{name}: shards done")
+    data = cfg.model_dump(mode="json")
+    task_ = run_shard.with_options(retries=cfg.orchestration.task_retries)
+    if todo and getattr(stage, "uses_gpu", False) and cfg.orchestration.task_runner != "ray":
+        # One GPU stage at a time on one GPU: its shards run one after another in this process,
+        # with the model loaded once. On Ray each shard task asks for GPUs and Ray keeps them apart.
+        for done, job in enumerate(todo, 1):
+            task_(name, data, job)
+            update_progress_artifact(progress, 100.0 * done / len(todo))
+    elif todo:
+        with make_task_runner(cfg.orchestration) as task_runner, _gpu_options(stage, cfg):
+            futures = [task_runner.submit(task_, {"stage_name": name, "config_data": data, "job": j}) for j in todo]
+            for done, fut in enumerate(futures, 1):
+                fut.result()
+                update_progress_artifact(progress, 100.0 * done / len(todo))
+    else:
+        update_progress_artifact(progress, 100.0)
+    summary = runner.finalize(plan, computed=len(todo))
+    create_table_artifact([_row(name, summary)], key=f"{name}-counts", description=f"{name} counts")
+    return summary
+
+
+def _row(name: str, s: dict) -> dict:
+    return {
+        "stage": name,
+        "rows": s["rows"],
+        "rejects": sum(s["rejects"].values()),
+        "shards": s["shards"],
+        "computed": s["computed"],
+        "skipped": s["skipped"],
+    }
+
+
+def _rejects_markdown(summaries: dict[str, dict]) -> str:
+    lines = ["| stage | reason | count |", "|---|---|---|"]
+    for name, s in summaries.items():
+        lines += [f"| {name} | {reason} | {n} |" for reason, n in s["rejects"].items()]
+    return "\n".join(lines)
+
+
+def _stage_flow(name: str):
+    @flow(name=f"stage-{name}", log_prints=True)
+    def one_stage(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+        cfg = load_config(config_path, overrides)
+        return execute_stage(name, cfg, force)
+
+    one_stage.__doc__ = f"Rebuild the `{name}` stage from its upstream shards."
+    return one_stage
+
+
+STAGE_FLOWS = {name: _stage_flow(name) for name in BUILD_CHAIN}
+
+
+@flow(name="build", log_prints=True)
+def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """The whole chain, stage after stage, each reusing finished upstream shards."""
+    load_config(config_path, overrides)  # fail before any stage starts
+    summaries = {}
+    for name in BUILD_CHAIN:
+        summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
+    create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")
+    create_markdown_artifact(_rejects_markdown(summaries), key="build-rejects", description="rejects by reason")
+    return summaries

@@ -1,0 +1,152 @@
+"""Prefect flows on a real server: deployments run through the API, kill-and-resume, Ray task runner."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.prefect_server import prefect_env, prefect_server
+from voxemoset.config import load_config
+from voxemoset.demo import write_demo_inputs
+from voxemoset.stages import BUILD_CHAIN, get_stage
+from voxemoset.store.digest import build_digest
+from voxemoset.store.runner import run_stage, stage_dir
+
+VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect")
+    with prefect_server(home) as api:
+        yield home, api
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Demo inputs, a config with one image per shard (many kill points), and the direct build's digest."""
+    root = tmp_path_factory.mktemp("demo")
+    cfg_path = write_demo_inputs(root)
+    data = yaml.safe_load(cfg_path.read_text())
+    data["images"]["shard_size"] = 1
+    cfg_path.write_text(yaml.safe_dump(data))
+    cfg = load_config(cfg_path, {"out": str(root / "direct")})
+    for name in BUILD_CHAIN:
+        run_stage(get_stage(name), cfg, cfg.out)
+    n_shards = len(list((stage_dir(cfg.out, "images") / "_done").glob("*.json")))
+    return cfg_path, build_digest(cfg.out), n_shards
+
+
+def _build_cmd(cfg_path: Path, out: Path, *extra: str) -> list[str]:
+    return [VOXEMOSET, "build", "-c", str(cfg_path), "--out", str(out), *extra]
+
+
+def test_library_never_imports_prefect():
+    code = "import sys, voxemoset.cli, voxemoset.demo, voxemoset.stages.images; print('prefect' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    lib = Path(__file__).resolve().parents[1] / "voxemoset"
+    offenders = [p for p in lib.rglob("*.py") if "import prefect" in p.read_text() or "from prefect" in p.read_text()]
+    assert offenders == []
+
+
+def test_deployment_run_through_the_server_api(server, demo, tmp_path):
+    home, api = server
+    cfg_path, expected, _ = demo
+    env = prefect_env(home, api)
+    serving = subprocess.Popen(
+        [VOXEMOSET, "deploy", "-c", str(cfg_path)],
+        env=env,
+        stdout=open(tmp_path / "serve.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with httpx.Client(base_url=api, timeout=10) as http:
+            deadline = time.monotonic() + 120
+            while (r := http.get("/deployments/name/build/voxemoset")).status_code != 200:
+                assert time.monotonic() < deadline and serving.poll() is None, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+            names = {d["name"] for d in http.post("/deployments/filter", json={}).json()}
+            assert names == {"voxemoset"}
+            flows = {f["name"] for f in http.post("/flows/filter", json={}).json()}
+            assert {"build", *(f"stage-{s}" for s in BUILD_CHAIN)} <= flows
+            out = tmp_path / "from-ui"
+            run = http.post(
+                f"/deployments/{r.json()['id']}/create_flow_run",
+                json={"parameters": {"config_path": str(cfg_path), "overrides": {"out": str(out)}}},
+            ).json()
+            while True:
+                state = http.get(f"/flow_runs/{run['id']}").json()["state"]
+                if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                    break
+                assert time.monotonic() < deadline + 180, "flow run did not finish"
+                time.sleep(1)
+            assert state["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+            arts = http.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+            by_key = {a["key"]: a for a in arts}
+            assert {"build-counts", "build-rejects"} <= by_key.keys()
+            assert '"stage": "images"' in by_key["build-counts"]["data"] or "images" in str(by_key["build-counts"])
+            assert "images_truncated" in by_key["build-rejects"]["data"]
+            sub_arts = http.post("/artifacts/filter", json={"artifacts": {"type": {"any_": ["progress"]}}}).json()
+            assert any(a["data"] == 100.0 for a in sub_arts)
+    finally:
+        os.killpg(serving.pid, signal.SIGTERM)
+        serving.wait(30)
+    assert build_digest(out) == expected
+
+
+def test_kill_and_resume_at_random_points(server, demo, tmp_path):
+    home, api = server
+    cfg_path, expected, n_shards = demo
+    env = prefect_env(home, api)
+    rng = random.Random(7)
+    # Kill points: before any shard, after k shards for random k, and at a random wall time.
+    points = [
+        ("shards", 0),
+        *(("shards", rng.randrange(1, n_shards)) for _ in range(3)),
+        ("seconds", rng.uniform(2, 6)),
+    ]
+    for i, (kind, value) in enumerate(points):
+        out = tmp_path / f"run{i}"
+        proc = subprocess.Popen(
+            _build_cmd(cfg_path, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        done_dir, start = stage_dir(out, "images") / "_done", time.monotonic()
+        while proc.poll() is None and time.monotonic() - start < 120:
+            finished = len(list(done_dir.glob("*.json"))) if done_dir.is_dir() else 0
+            if (kind == "shards" and finished >= value) or (kind == "seconds" and time.monotonic() - start >= value):
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        proc.wait()
+        subprocess.run(_build_cmd(cfg_path, out), env=env, check=True, capture_output=True)
+        assert build_digest(out) == expected, f"kill point {kind}={value} changed the dataset"
+
+
+@pytest.mark.timeout(400)
+def test_ray_task_runner_gives_the_same_dataset(server, demo, tmp_path):
+    home, api = server
+    cfg_path, expected, _ = demo
+    out = tmp_path / "ray"
+    extra_cfg = yaml.safe_load(cfg_path.read_text())
+    extra_cfg["orchestration"] = {"task_runner": "ray", "ray_num_cpus": 2}
+    ray_cfg = tmp_path / "ray.yaml"
+    ray_cfg.write_text(yaml.safe_dump(extra_cfg))
+    env = prefect_env(home, api)
+    # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as ray_tmp:
+        env["RAY_TMPDIR"] = ray_tmp
+        proc = subprocess.run(_build_cmd(ray_cfg, out), env=env, capture_output=True, text=True, timeout=380)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert build_digest(out) == expected
