@@ -1,0 +1,61 @@
+"""Prefect overhead: the demo build through the `build` flow vs the stage functions called directly.
+
+Run from the repo root: `.venv/bin/python benchmarks/bench_orchestration.py`. A Prefect server is
+started first (as a user of the UI has one); its start-up is not counted. Writes results/orchestration.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.prefect_server, the same server the tests start
+
+from tests.prefect_server import prefect_env, prefect_server  # noqa: E402
+
+
+def main() -> None:
+    from voxemoset.config import load_config
+    from voxemoset.demo import write_demo_inputs
+    from voxemoset.stages import BUILD_CHAIN, get_stage
+    from voxemoset.store.digest import build_digest
+    from voxemoset.store.runner import run_stage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cfg_path = write_demo_inputs(tmp / "demo")
+        (tmp / "prefect").mkdir()
+        with prefect_server(tmp / "prefect") as api:
+            os.environ.update(prefect_env(tmp / "prefect", api))
+            from flows.stage_flows import build
+
+            cfg = load_config(cfg_path, {"out": str(tmp / "warm")})
+            build(str(cfg_path), {"out": str(tmp / "warm")})  # imports and client set-up, not counted
+            t0 = time.perf_counter()
+            cfg = load_config(cfg_path, {"out": str(tmp / "direct")})
+            for name in BUILD_CHAIN:
+                run_stage(get_stage(name), cfg, cfg.out)
+            direct_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            build(str(cfg_path), {"out": str(tmp / "prefect-run")})
+            prefect_s = time.perf_counter() - t0
+        same = build_digest(tmp / "direct") == build_digest(tmp / "prefect-run")
+    result = {
+        "stages": list(BUILD_CHAIN),
+        "direct_s": round(direct_s, 3),
+        "prefect_s": round(prefect_s, 3),
+        "overhead_ratio": round(prefect_s / direct_s, 2),
+        "same_dataset": same,
+    }
+    out = REPO / "benchmarks" / "results" / "orchestration.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
