@@ -1,0 +1,36 @@
+"""Where the repo's data folders are: `manifests/` (splits, tables, lexicon) and `prompts/`.
+
+They sit at the top of the checkout (DESIGN.md's layout), beside the package, which is installed
+editable by scripts/setup.sh and copied whole into the Docker image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from voxemoset.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir(name: str) -> Path:
+    """`manifests` or `prompts`: from $VOXEMOSET_<NAME> if set, else beside the package."""
+    env = os.environ.get(f"VOXEMOSET_{name.upper()}")
+    path = Path(env) if env else REPO / name
+    if not path.is_dir():
+        raise UserError(
+            f"{name}/ not found at {path}: install voxemoset from a checkout (pip install -e .) "
+            f"or set VOXEMOSET_{name.upper()} to the folder"
+        )
+    return path
+
+
+def manifests_dir() -> Path:
+    """The top-level `manifests/` folder."""
+    return data_dir("manifests")
+
+
+def prompts_dir() -> Path:
+    """The top-level `prompts/` folder."""
+    return data_dir("prompts")

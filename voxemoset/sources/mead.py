@@ -1,0 +1,91 @@
+"""MEAD audio: `<speaker>/audio/<emotion>/level_<n>/<nnn>.m4a` to clips with EmoBox fold-1 splits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from voxemoset.emotions import MEAD_TO_EMOTION
+from voxemoset.errors import UserError
+from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.clips import Clip
+from voxemoset.sources.emobox import load_split, parse_mead_path, report_missing_files
+
+NOT_IN_SPLIT = "mead_not_in_split"
+BAD_NAME = "mead_bad_name"
+MANIFEST_FILE_MISSING = "mead_manifest_file_missing"
+AUDIO_NOT_EXTRACTED = "mead_audio_not_extracted"
+UNUSED_EMOTIONS = ("neutral", "contempt", "surprised")
+_SPEAKER_DIR = re.compile(r"^[MW]\d{3}$")
+
+
+def sex_of_speaker(speaker: str) -> str:
+    """MEAD speakers: `M###` male, `W###` female."""
+    return "male" if speaker.startswith("M") else "female"
+
+
+def check_tree(root: Path) -> list[Path]:
+    """The speaker folders (`M###`/`W###`) of a MEAD root, or a UserError naming what was expected."""
+    root = Path(root)
+    speakers = sorted(p for p in root.iterdir() if _SPEAKER_DIR.match(p.name) and p.is_dir()) if root.is_dir() else []
+    if not any((p / "audio").is_dir() or (p / "audio.tar").is_file() for p in speakers):
+        raise UserError(
+            f"sources.mead: {root} is not a MEAD folder "
+            "(expected <speaker>/audio/<emotion>/level_<n>/<nnn>.m4a, speakers M### and W###)"
+        )
+    return speakers
+
+
+def _wanted(key: str) -> bool:
+    return key.split("-")[2] in MEAD_TO_EMOTION
+
+
+def scan_mead(root: Path) -> Scan[Clip]:
+    """Clips of the five emotions (no transcripts: ASR adds them later); problems; no decoding."""
+    root = Path(root).absolute()
+    split = load_split("mead")
+    scan: Scan[Clip] = Scan()
+    seen: set[str] = set()
+    for speaker_dir in check_tree(root):
+        audio = speaker_dir / "audio"
+        if not audio.is_dir():
+            # MEAD ships audio.tar per speaker; its clips then also show up as missing manifest files.
+            scan.problems.append(Problem(str(speaker_dir), AUDIO_NOT_EXTRACTED, "unpack audio.tar here"))
+            continue
+        for path in sorted(audio.rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            try:
+                speaker, emotion, level, number = parse_mead_path(path.relative_to(root))
+            except ValueError as exc:
+                scan.problems.append(Problem(str(path), BAD_NAME, str(exc)))
+                continue
+            key = f"mead-{speaker}-{emotion}-level-{level}-{number}"
+            seen.add(key)
+            if emotion in UNUSED_EMOTIONS:
+                scan.filter_out(f"mead_unused_emotion_{emotion}")
+                continue
+            if emotion not in MEAD_TO_EMOTION:
+                scan.problems.append(Problem(str(path), BAD_NAME, f"unknown emotion folder {emotion!r}"))
+                continue
+            entry = split.get(key)
+            if entry is None:
+                scan.problems.append(Problem(str(path), NOT_IN_SPLIT, f"{key} is in neither EmoBox fold-1 split"))
+                continue
+            scan.items.append(
+                Clip(
+                    key=key,
+                    corpus="mead",
+                    path=str(path),
+                    speaker=f"mead-{speaker}",
+                    sex=sex_of_speaker(speaker),
+                    emotion=MEAD_TO_EMOTION[emotion],
+                    source_emotion=emotion,
+                    intensity=f"level_{level}",
+                    sentence=None,
+                    transcript=None,
+                    split=entry.split,
+                )
+            )
+    report_missing_files(scan, "mead", root, seen, _wanted)
+    return scan

@@ -1,0 +1,97 @@
+"""RAVDESS speech: `Actor_XX/03-01-EE-II-SS-RR-AA.wav` to clips with EmoBox fold-1 splits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from voxemoset.emotions import RAVDESS_TO_EMOTION
+from voxemoset.errors import UserError
+from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.clips import RAVDESS_EMOTION_NAMES, RAVDESS_INTENSITY, Clip
+from voxemoset.sources.emobox import load_sentences, load_split, parse_ravdess_name, report_missing_files
+
+NOT_IN_SPLIT = "ravdess_not_in_split"
+BAD_NAME = "ravdess_bad_name"
+MANIFEST_FILE_MISSING = "ravdess_manifest_file_missing"
+NOT_AUDIO_SPEECH = "ravdess_not_audio_speech"
+_ACTOR_DIR = re.compile(r"^Actor_(\d{2})$")
+# Where the actor folders may sit below the given root: the unpacked Audio_Speech_Actors_01-24.zip
+# itself, or a parent holding it (as EmoBox's downloads/ravdess/audio/ does).
+_ACTOR_PARENTS = ("", "Audio_Speech_Actors_01-24", "audio/Audio_Speech_Actors_01-24")
+
+
+def sex_of_actor(actor: str | int) -> str:
+    """RAVDESS actors: odd numbers are male, even female."""
+    return "male" if int(actor) % 2 else "female"
+
+
+def check_tree(root: Path) -> Path:
+    """The folder holding `Actor_XX/`, or a UserError naming what was expected."""
+    for sub in _ACTOR_PARENTS:
+        base = Path(root) / sub if sub else Path(root)
+        if base.is_dir() and any(_ACTOR_DIR.match(p.name) and p.is_dir() for p in base.iterdir()):
+            return base
+    raise UserError(
+        f"sources.ravdess: {root} is not a RAVDESS speech folder "
+        "(expected Actor_01/ ... Actor_24/ holding 03-01-EE-II-SS-RR-AA.wav)"
+    )
+
+
+def _wanted(key: str) -> bool:
+    return key.split("-")[3] in RAVDESS_TO_EMOTION
+
+
+def scan_ravdess(root: Path) -> Scan[Clip]:
+    """Audio-only speech clips of the five emotions; song/video counted as filtered (no decoding)."""
+    base = check_tree(Path(root).absolute())
+    split, texts = load_split("ravdess"), load_sentences()["ravdess"]
+    scan: Scan[Clip] = Scan()
+    seen: set[str] = set()
+    for actor_dir in sorted(p for p in base.iterdir() if _ACTOR_DIR.match(p.name) and p.is_dir()):
+        for path in sorted(actor_dir.iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            if path.suffix.lower() in (".mp4", ".avi"):
+                scan.filter_out(NOT_AUDIO_SPEECH)  # RAVDESS video files, if the zips were merged
+                continue
+            try:
+                modality, channel, emo, level, statement, _rep, actor = parse_ravdess_name(path)
+            except ValueError as exc:
+                scan.problems.append(Problem(str(path), BAD_NAME, str(exc)))
+                continue
+            if modality != "03" or channel != "01":
+                scan.filter_out(NOT_AUDIO_SPEECH)  # song (channel 02) or audio-video modalities
+                continue
+            key = "ravdess-" + path.stem
+            seen.add(key)
+            if actor != actor_dir.name[-2:] or emo not in RAVDESS_EMOTION_NAMES:
+                scan.problems.append(Problem(str(path), BAD_NAME, "actor differs from folder or unknown emotion"))
+                continue
+            if emo not in RAVDESS_TO_EMOTION:
+                scan.filter_out(f"ravdess_unused_emotion_{RAVDESS_EMOTION_NAMES[emo]}")
+                continue
+            if level not in RAVDESS_INTENSITY or statement not in texts:
+                scan.problems.append(Problem(str(path), BAD_NAME, "unknown intensity or statement code"))
+                continue
+            entry = split.get(key)
+            if entry is None:
+                scan.problems.append(Problem(str(path), NOT_IN_SPLIT, f"{key} is in neither EmoBox fold-1 split"))
+                continue
+            scan.items.append(
+                Clip(
+                    key=key,
+                    corpus="ravdess",
+                    path=str(path),
+                    speaker=f"ravdess-{actor}",
+                    sex=sex_of_actor(actor),
+                    emotion=RAVDESS_TO_EMOTION[emo],
+                    source_emotion=RAVDESS_EMOTION_NAMES[emo],
+                    intensity=RAVDESS_INTENSITY[level],
+                    sentence=statement,
+                    transcript=texts[statement],
+                    split=entry.split,
+                )
+            )
+    report_missing_files(scan, "ravdess", base, seen, _wanted)
+    return scan
