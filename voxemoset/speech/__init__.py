@@ -1,0 +1,1 @@
+"""Speech: reference clip preparation, reference assignment, synthesis."""

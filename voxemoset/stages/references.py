@@ -1,0 +1,153 @@
+"""`references` stage: usable emotional reference clips from CREMA-D, MEAD, RAVDESS, prepared for F5-TTS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import soxr
+
+from voxemoset.config import Config, require_dir
+from voxemoset.models.resolve import model_label
+from voxemoset.sources.audio import AudioReadError, load_audio
+from voxemoset.speech.prep import AudioReject, encode_flac, prepare_reference
+from voxemoset.store.keys import file_fingerprint
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key
+
+SCHEMA = pa.schema(
+    [
+        ("reference_id", pa.string()),
+        ("corpus", pa.string()),
+        ("speaker", pa.string()),
+        ("sex", pa.string()),
+        ("emotion", pa.string()),
+        ("source_emotion", pa.string()),
+        ("intensity", pa.string()),
+        ("split", pa.string()),
+        ("sentence", pa.string()),
+        ("transcript", pa.string()),
+        ("transcript_source", pa.string()),
+        ("duration_s", pa.float64()),
+        ("sample_rate", pa.int32()),
+        ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        ("input_rms_dbfs", pa.float64()),
+        ("gain_db", pa.float64()),
+        ("source_path", pa.string()),
+    ]
+)
+
+
+def _scanner(corpus: str):
+    if corpus == "cremad":
+        from voxemoset.sources.cremad import scan_cremad
+
+        return scan_cremad
+    if corpus == "ravdess":
+        from voxemoset.sources.ravdess import scan_ravdess
+
+        return scan_ravdess
+    from voxemoset.sources.mead import scan_mead
+
+    return scan_mead
+
+
+class _LazyTranscriber:
+    """Loads Whisper on first use, so shards without MEAD clips never load it."""
+
+    def __init__(self, cfg):
+        self.cfg, self._model = cfg, None
+
+    def transcribe(self, clips: list[np.ndarray]) -> list[str]:
+        if self._model is None:
+            from voxemoset.models.whisper_asr import WhisperTranscriber
+
+            c = self.cfg
+            self._model = WhisperTranscriber(
+                c.whisper_model, c.whisper_device, c.whisper_dtype, c.whisper_batch_size, c.whisper_max_new_tokens
+            )
+        return self._model.transcribe(clips)
+
+
+class ReferencesStage:
+    """Source corpora -> prepared reference rows, sharded by corpus and split."""
+
+    name = "references"
+    version = "1"
+
+    def plan(self, config: Config) -> Plan:
+        cfg = config.references
+        settings = cfg.model_dump(mode="json")
+        whisper = model_label(cfg.whisper_model) if "mead" in cfg.corpora else None
+        jobs, filtered = [], {}
+        for corpus in cfg.corpora:
+            root = require_dir(getattr(config.sources, corpus), f"sources.{corpus}")
+            scan = _scanner(corpus)(root)
+            filtered.update(scan.filtered)
+            groups: dict[str, list[dict]] = {}
+            for clip in scan.items:
+                groups.setdefault(clip.split, []).append(clip.to_row())
+            for split, rows in sorted(groups.items()):
+                rows.sort(key=lambda r: r["key"])
+                for k in range(0, len(rows), cfg.shard_size):
+                    chunk = rows[k : k + cfg.shard_size]
+                    inputs = [[r, file_fingerprint(Path(r["path"]))] for r in chunk]
+                    model = whisper if corpus == "mead" else None
+                    jobs.append(
+                        ShardJob(
+                            f"{corpus}-{split}-{k // cfg.shard_size:05d}", job_key(self, settings, model, inputs), chunk
+                        )
+                    )
+            problems = [{"source": p.source, "reason": p.reason, "detail": p.detail} for p in scan.problems]
+            if problems:
+                jobs.append(ShardJob(f"{corpus}-problems", job_key(self, settings, None, problems), problems))
+        return Plan(jobs, dict(sorted(filtered.items())))
+
+    def load(self, config: Config) -> _LazyTranscriber:
+        return _LazyTranscriber(config.references)
+
+    def process(self, job: ShardJob, model: Any, config: Config) -> ShardOutput:
+        cfg = config.references
+        rows, rejects, needs_asr = [], [], []
+        for entry in job.inputs:
+            if "reason" in entry:
+                rejects.append(entry)
+                continue
+            try:
+                x, sr = load_audio(entry["path"])
+                y, meta = prepare_reference(x, sr, cfg.prep)
+            except AudioReadError as e:
+                rejects.append({"source": entry["path"], "reason": "references_unreadable", "detail": e.reason})
+                continue
+            except AudioReject as e:
+                rejects.append({"source": entry["path"], "reason": f"references_{e.reason}", "detail": e.detail})
+                continue
+            row = {
+                "reference_id": entry["key"],
+                **{
+                    k: entry[k] for k in ("corpus", "speaker", "sex", "emotion", "source_emotion", "intensity", "split")
+                },
+                "sentence": entry.get("sentence"),
+                "transcript": entry.get("transcript"),
+                "transcript_source": "corpus" if entry.get("transcript") else "asr",
+                "duration_s": meta["duration_s"],
+                "sample_rate": cfg.prep.sample_rate,
+                "audio": {"bytes": encode_flac(y, cfg.prep.sample_rate), "path": entry["key"] + ".flac"},
+                "input_rms_dbfs": meta["input_rms_dbfs"],
+                "gain_db": meta["gain_db"],
+                "source_path": entry["path"],
+            }
+            rows.append(row)
+            if not row["transcript"]:
+                needs_asr.append((row, soxr.resample(y, cfg.prep.sample_rate, 16000)))
+        if needs_asr:
+            texts = model.transcribe([audio for _, audio in needs_asr])
+            for (row, _), text in zip(needs_asr, texts, strict=True):
+                row["transcript"] = text
+                if not text:
+                    rows.remove(row)
+                    rejects.append(
+                        {"source": row["source_path"], "reason": "references_empty_transcript", "detail": ""}
+                    )
+        return ShardOutput(pa.Table.from_pylist(rows, schema=SCHEMA), rejects)
