@@ -68,6 +68,7 @@ def stage(
             raise UserError(f"stage {name!r} has no flow yet")
         from flows.stage_flows import STAGE_FLOWS
 
+        stage_obj.plan(cfg)  # a user mistake (missing source, upstream not built) fails here, in one line
         summary = STAGE_FLOWS[name](str(config), _overrides(out_dir), force)
     out.print(
         f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
@@ -84,8 +85,10 @@ def build(
 ) -> None:
     """Run the whole chain as a Prefect flow run."""
     from flows.stage_flows import build as build_flow
+    from voxemoset.stages import BUILD_CHAIN, get_stage
 
     cfg = _load(config, out_dir)
+    get_stage(BUILD_CHAIN[0]).plan(cfg)  # missing sources fail here, in one line, before Prefect starts
     summaries = build_flow(str(config), _overrides(out_dir), force)
     for name, s in summaries.items():
         out.print(f"[bold]{name}[/]: {s['rows']} rows, {sum(s['rejects'].values())} rejects")

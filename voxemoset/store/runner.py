@@ -91,13 +91,14 @@ def upstream_jobs(stage: Stage, out: Path, upstream: str, stage_config: dict, mo
     return jobs
 
 
-def rejects_table(rows: list[dict], stage_name: str) -> pa.Table:
-    """Rejects as a table: source, reason, detail, stage, plus whatever extra columns a stage adds."""
+def rejects_table(rows: list[dict], stage_name: str, extra: pa.Schema | None = None) -> pa.Table:
+    """Rejects as a table: source, reason, detail, stage, plus the stage's declared extra columns.
+
+    One schema per stage, so every rejects shard of a stage reads together.
+    """
+    schema = pa.schema(list(REJECT_SCHEMA) + list(extra or []))
     full = [{"detail": "", **r, "stage": stage_name} for r in rows]
-    if not full:
-        return REJECT_SCHEMA.empty_table()
-    extra = sorted({k for r in full for k in r} - set(REJECT_SCHEMA.names))
-    return pa.Table.from_pylist([{k: r.get(k) for k in REJECT_SCHEMA.names + extra} for r in full])
+    return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in full], schema=schema)
 
 
 class StageRunner:
@@ -130,7 +131,7 @@ class StageRunner:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
         result = self.stage.process(job, model, self.config)
         write_parquet(self.dir / f"{job.name}.parquet", result.table)
-        write_parquet(self.dir / "rejects" / f"{job.name}.parquet", rejects_table(result.rejects, self.stage.name))
+        write_parquet(self.dir / "rejects" / f"{job.name}.parquet", rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None)))
         marker = {
             "key": job.key,
             "rows": result.table.num_rows,

@@ -1,0 +1,1 @@
+"""Captioning: the `Captioner` backends (transformers, vLLM, OpenAI-compatible) and answer validation."""
