@@ -140,7 +140,7 @@ class ScriptedCaptioner:
         self.script, self.pixels_to_id, self.calls = script, pixels_to_id, Counter()
         self.seeds: dict[str, list[int]] = {}
 
-    def caption(self, images, seeds):
+    def caption(self, images, seeds, ids=None):
         out = []
         for img, seed in zip(images, seeds, strict=True):
             image_id = self.pixels_to_id[hashlib.md5(img.tobytes()).hexdigest()]
@@ -294,3 +294,26 @@ def test_stage_through_the_openai_backend(chat_server, images_out, emoset_root, 
     assert summary["rows"] == len(rows) == 18 and not summary["rejects"]
     assert {r["caption_model"] for r in rows} == {"llava-hf/llava-onevision-qwen2-7b-ov-hf"}
     assert all(f"number {r['caption_seed']} " in r["caption"] for r in rows if r["caption_index"] == 0)
+
+
+def test_table_backend_answers_pass_validation(emoset_root, tmp_path):
+    """The fixture builder's descriptions, read through the `table` backend, become validated captions."""
+    from voxemoset.config import parse_config
+    from voxemoset.stages.captions import CaptionsStage
+    from voxemoset.stages.images import ImagesStage
+    from voxemoset.store.runner import list_shards, run_stage, stage_dir
+
+    cfg = parse_config(
+        {
+            "out": str(tmp_path),
+            "sources": {"emoset": str(emoset_root)},
+            "captions": {"backend": "table", "table": str(emoset_root / "fixture_captions.jsonl")},
+        }
+    )
+    run_stage(ImagesStage(), cfg, tmp_path)
+    summary = run_stage(CaptionsStage(), cfg, tmp_path)
+    rows = [r for p in list_shards(stage_dir(tmp_path, "captions")) for r in pq.read_table(p).to_pylist()]
+    # 36 drawn images x 3 captions; the three unusual-but-valid specials have no table answer.
+    assert len(rows) == 36 * 3 and summary["rejects"] == {"captions_empty": 3}
+    assert {r["caption_model"] for r in rows} == {"table:fixture_captions.jsonl"}
+    assert all(8 <= r["n_words"] <= 15 for r in rows)

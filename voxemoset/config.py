@@ -75,7 +75,10 @@ class CaptionsVllmConfig(Strict):
 class CaptionsConfig(Strict):
     """The `captions` stage: backend, model, sampling, retry budget and validation limits."""
 
-    backend: Literal["vllm", "transformers", "openai"] = Field("vllm", description="vllm on GPU; transformers on CPU")
+    backend: Literal["vllm", "transformers", "openai", "table"] = Field(
+        "vllm", description="vllm on GPU; transformers on CPU; table: answers read from `table` (JSONL)"
+    )
+    table: Path | None = Field(None, description="table backend: JSONL rows {image_id, answer} (answer: the JSON text)")
     model: str = Field(
         "llava-hf/llava-onevision-qwen2-7b-ov-hf", description="local checkpoint dir, or a HF id in the local cache"
     )

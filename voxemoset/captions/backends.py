@@ -23,11 +23,14 @@ class CaptionBackendError(UserError):
 
 
 class Captioner(Protocol):
-    """Captions images: one raw model answer (text that should hold the JSON) per image and seed."""
+    """Captions images: one raw model answer (text that should hold the JSON) per image and seed.
+
+    `ids` are the images' ids; model backends ignore them, the `table` backend looks answers up by them.
+    """
 
     name: str
 
-    def caption(self, images: list[Image.Image], seeds: list[int]) -> list[str]: ...
+    def caption(self, images: list[Image.Image], seeds: list[int], ids: list[str] | None = None) -> list[str]: ...
 
 
 def default_prompt() -> Path:
@@ -70,6 +73,10 @@ def resolve_model(model: str) -> Path:
 def load_captioner(cfg: CaptionsConfig, prompt: str) -> Captioner:
     """Build the configured backend once; heavy libraries are imported here, not at module import."""
     label = model_label(cfg.model)
+    if cfg.backend == "table":
+        from voxemoset.captions.table_backend import TableCaptioner
+
+        return TableCaptioner.load(cfg.table)
     if cfg.backend == "openai":
         from voxemoset.captions.openai_backend import OpenAICaptioner
 

@@ -114,7 +114,7 @@ class OpenAICaptioner:
                 raise CaptionBackendError(f"{self.url}: not a chat completion: {resp.text[:300]}") from None
         raise CaptionBackendError(f"{self.url}: gave up after {self.max_retries + 1} tries ({problem})")
 
-    def caption(self, images: list[Image.Image], seeds: list[int]) -> list[str]:
+    def caption(self, images: list[Image.Image], seeds: list[int], ids: list[str] | None = None) -> list[str]:
         """One raw answer per image, at most `concurrency` requests in flight, in input order."""
         bodies = [self.payload(img, seed) for img, seed in zip(images, seeds, strict=True)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

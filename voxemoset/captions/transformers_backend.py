@@ -83,7 +83,7 @@ class TransformersCaptioner:
         return cls(processor, model, prompt, name, cfg.max_new_tokens, cfg.temperature, cfg.top_p)
 
     @torch.inference_mode()
-    def caption(self, images: list[Image.Image], seeds: list[int]) -> list[str]:
+    def caption(self, images: list[Image.Image], seeds: list[int], ids: list[str] | None = None) -> list[str]:
         """One raw answer per image, all in one `generate` call."""
         from transformers import GenerationConfig, LogitsProcessorList
 

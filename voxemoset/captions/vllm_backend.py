@@ -89,7 +89,7 @@ class VllmCaptioner:
         )
         return cls(llm, prompt, name, max_new_tokens, temperature, top_p)
 
-    def caption(self, images: list[Image.Image], seeds: list[int]) -> list[str]:
+    def caption(self, images: list[Image.Image], seeds: list[int], ids: list[str] | None = None) -> list[str]:
         """One raw answer per image; every image in one `chat` call, each with its own seed."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams

@@ -19,6 +19,7 @@ from voxemoset.captions.backends import (
     resolve_model,
     sha256_text,
 )
+from voxemoset.captions.table_backend import table_identity
 from voxemoset.captions.validate import Rules, Verdict, load_lexicon, validate_answer, words_of
 from voxemoset.config import CaptionsConfig, Config
 from voxemoset.models.resolve import model_label
@@ -97,7 +98,7 @@ def caption_images(
         for k in range(0, len(pending), cfg.batch_size):
             batch = pending[k : k + cfg.batch_size]
             seeds = [derive_seed(cfg.seed, image_id, attempt) for image_id in batch]
-            answers = model.captioner.caption([images[i] for i in batch], seeds)
+            answers = model.captioner.caption([images[i] for i in batch], seeds, ids=batch)
             for image_id, seed, answer in zip(batch, seeds, answers, strict=True):
                 results[image_id] = (attempt, seed, answer, validate_answer(answer, model.lexicon, model.rules))
         pending = [i for i in pending if not results[i][3].ok]
@@ -118,6 +119,8 @@ class CaptionsStage:
         """Identity of the captioning model: checkpoint files when local, the served name when remote."""
         if cfg.backend == "openai":
             return {"served": cfg.openai.model or cfg.model}
+        if cfg.backend == "table":
+            return table_identity(cfg.table)
         return model_identity(resolve_model(cfg.model))
 
     def plan(self, config: Config) -> Plan:
@@ -137,7 +140,7 @@ class CaptionsStage:
         ids, blobs = table["image_id"].to_pylist(), table["image"].to_pylist()
         images = {i: decode(img["bytes"]) for i, img in zip(ids, blobs, strict=True)}
         results = caption_images(images, model, cfg)
-        label = model_label(cfg.model)
+        label = f"table:{cfg.table.name}" if cfg.backend == "table" else model_label(cfg.model)
         rows, rejects = [], []
         for image_id, (attempts, seed, answer, verdict) in results.items():
             if not verdict.ok:
