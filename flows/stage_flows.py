@@ -57,10 +57,15 @@ def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
 
 
 def _gpu_options(stage, cfg: Config):
+    """On a Ray cluster with GPUs, a GPU stage's shard tasks ask for them (a cluster without GPUs would
+    leave such tasks pending forever, so there they run on CPUs)."""
     if getattr(stage, "uses_gpu", False) and cfg.orchestration.task_runner == "ray":
-        from prefect_ray.context import remote_options
+        import ray
 
-        return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
+        if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= cfg.orchestration.gpus_per_task:
+            from prefect_ray.context import remote_options
+
+            return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
     return nullcontext()
 
 

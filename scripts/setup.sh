@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ffmpeg decodes MEAD's m4a (and datasets' Audio via torchcodec); espeak-ng and sox make fixture speech;
+# chromium opens the report's HTML page in a test.
 need=()
-for tool in ffmpeg espeak-ng sox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in ffmpeg espeak-ng sox chromium; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if ((${#need[@]})); then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -31,6 +31,6 @@ mapfile -t reqs <<<"$reqs"
 "${pip[@]}" "${reqs[@]}" "transformers>=5.16.1,<5.20" "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.0"
 "${pip[@]}" --no-deps -e .
 # voxemoset's own light needs, without pulling its heavy optional stack (f5-tts, funasr, prefect).
-"${pip[@]}" pyarrow pyyaml typer rich "pydantic>=2" pytest
+"${pip[@]}" pyarrow pyyaml typer rich "pydantic>=2" pytest soundfile soxr
 "$venv/bin/python" -c "import vllm, torchvision, transformers; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
 echo "vLLM CPU environment ready: export VOXEMOSET_VLLM_PYTHON=$PWD/$venv/bin/python"

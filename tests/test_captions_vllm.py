@@ -33,6 +33,7 @@ STRUCTURED_START = '{"captions":["'
 STRUCTURED = re.compile(r'\s*\{\s*"captions"\s*:\s*\[\s*"')  # the schema's opening, any whitespace
 
 pytestmark = [
+    pytest.mark.vllm,
     pytest.mark.slow,
     pytest.mark.skipif(
         not VLLM_PYTHON,

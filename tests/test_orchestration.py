@@ -43,8 +43,8 @@ def demo(tmp_path_factory):
     cfg = load_config(cfg_path, {"out": str(root / "direct")})
     for name in BUILD_CHAIN:
         run_stage(get_stage(name), cfg, cfg.out)
-    n_shards = len(list((stage_dir(cfg.out, "images") / "_done").glob("*.json")))
-    return cfg_path, build_digest(cfg.out), n_shards
+    n_markers = sum(len(list((stage_dir(cfg.out, n) / "_done").glob("*.json"))) for n in BUILD_CHAIN)
+    return cfg_path, build_digest(cfg.out), n_markers
 
 
 def _build_cmd(cfg_path: Path, out: Path, *extra: str) -> list[str]:
@@ -73,13 +73,16 @@ def test_deployment_run_through_the_server_api(server, demo, tmp_path):
     try:
         with httpx.Client(base_url=api, timeout=10) as http:
             deadline = time.monotonic() + 120
-            while (r := http.get("/deployments/name/build/voxemoset")).status_code != 200:
+            wanted = {"build", *(f"stage-{s}" for s in BUILD_CHAIN)}
+            # serve() registers the deployments one after another: wait for all of them.
+            while not wanted <= {f["name"] for f in http.post("/flows/filter", json={}).json()} or len(
+                http.post("/deployments/filter", json={}).json()
+            ) < len(wanted):
                 assert time.monotonic() < deadline and serving.poll() is None, (tmp_path / "serve.log").read_text()
                 time.sleep(0.5)
             names = {d["name"] for d in http.post("/deployments/filter", json={}).json()}
             assert names == {"voxemoset"}
-            flows = {f["name"] for f in http.post("/flows/filter", json={}).json()}
-            assert {"build", *(f"stage-{s}" for s in BUILD_CHAIN)} <= flows
+            r = http.get("/deployments/name/build/voxemoset")
             out = tmp_path / "from-ui"
             run = http.post(
                 f"/deployments/{r.json()['id']}/create_flow_run",
@@ -105,33 +108,35 @@ def test_deployment_run_through_the_server_api(server, demo, tmp_path):
     assert build_digest(out) == expected
 
 
+def _markers(out: Path) -> int:
+    return sum(len(list((stage_dir(out, name) / "_done").glob("*.json"))) for name in BUILD_CHAIN)
+
+
 def test_kill_and_resume_at_random_points(server, demo, tmp_path):
+    """One output folder, five SIGKILLs at random points of the build (each rerun resumes), then a finish."""
     home, api = server
-    cfg_path, expected, n_shards = demo
+    cfg_path, expected, n_markers = demo
     env = prefect_env(home, api)
     rng = random.Random(7)
-    # Kill points: before any shard, after k shards for random k, and at a random wall time.
-    points = [
-        ("shards", 0),
-        *(("shards", rng.randrange(1, n_shards)) for _ in range(3)),
-        ("seconds", rng.uniform(2, 6)),
-    ]
-    for i, (kind, value) in enumerate(points):
-        out = tmp_path / f"run{i}"
+    # Kill points: before any shard is done, then after k finished shards for four random k (any stage).
+    points = [0, *sorted(rng.sample(range(1, n_markers), 4))]
+    out, killed = tmp_path / "run", []
+    for target in points:
         proc = subprocess.Popen(
             _build_cmd(cfg_path, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-        done_dir, start = stage_dir(out, "images") / "_done", time.monotonic()
-        while proc.poll() is None and time.monotonic() - start < 120:
-            finished = len(list(done_dir.glob("*.json"))) if done_dir.is_dir() else 0
-            if (kind == "shards" and finished >= value) or (kind == "seconds" and time.monotonic() - start >= value):
+        start = time.monotonic()
+        while proc.poll() is None and time.monotonic() - start < 300:
+            if _markers(out) >= target:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             time.sleep(0.005)
         proc.wait()
-        subprocess.run(_build_cmd(cfg_path, out), env=env, check=True, capture_output=True)
-        assert build_digest(out) == expected, f"kill point {kind}={value} changed the dataset"
+        killed.append((target, proc.returncode, _markers(out)))
+    assert sum(rc == -signal.SIGKILL for _, rc, done in killed if done < n_markers) >= 4, killed
+    subprocess.run(_build_cmd(cfg_path, out), env=env, check=True, capture_output=True)
+    assert build_digest(out) == expected, f"kill points {killed} changed the dataset"
 
 
 @pytest.mark.timeout(400)

@@ -96,9 +96,15 @@ def build(
 
 
 @app.command()
-def report(directory: Annotated[Path, typer.Argument(help="build output directory")]) -> None:
+def report(
+    directory: Annotated[Path, typer.Argument(help="build output directory")],
+    sample: Annotated[int, typer.Option("--sample", min=0, help="rows shown (with media) in index.html")] = 200,
+) -> None:
     """Table-1 figures, plots and an HTML browser of samples."""
-    _not_yet("report", "Dataset issue")
+    from voxemoset.report import write_report
+
+    folder = write_report(directory, sample=sample)
+    out.print(f"report: {folder} (report.md, report.json, index.html, PNGs)")
 
 
 @app.command()
@@ -108,8 +114,20 @@ def publish(
     private: Annotated[bool, typer.Option("--private")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go where")] = False,
 ) -> None:
-    """Upload the dataset shards and card to the Hugging Face Hub."""
-    _not_yet("publish", "Dataset issue")
+    """Upload the dataset shards and card to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
+    from voxemoset.publish import check_repo_id, describe, plan_upload
+    from voxemoset.publish import publish as publish_dataset
+
+    check_repo_id(repo_id)
+    if dry_run:
+        for line in describe(plan_upload(directory), repo_id):
+            out.print(line, highlight=False, markup=False)
+        return
+    record = publish_dataset(
+        directory, repo_id, private=private, log=lambda m: err.print(m, highlight=False, markup=False, soft_wrap=True)
+    )
+    out.print(f"published datasets/{repo_id}: {len(record['uploaded'])} uploaded, "
+              f"{len(record['unchanged'])} unchanged, {len(record['deleted'])} removed")  # fmt: skip
 
 
 @app.command()
@@ -141,9 +159,17 @@ def tiny_models(directory: Annotated[Path, typer.Argument(help="where to write t
 
 
 @app.command()
-def train(config: ConfigOpt) -> None:
+def train(
+    config: ConfigOpt,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="`latest` or a checkpoint folder: continue that run")
+    ] = None,
+) -> None:
     """Fit the SIB and the latent-diffusion UNet from dataset shards."""
-    _not_yet("train", "Training issue")
+    from voxemoset.train import train_from_yaml
+
+    result = train_from_yaml(config, resume=resume, progress=sys.stderr.isatty())
+    out.print(f"step {result.step}; last checkpoint: {result.checkpoint}")
 
 
 @app.command()
@@ -151,15 +177,27 @@ def generate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="trained checkpoint folder")],
     speech: Annotated[Path, typer.Option("--speech", help="a speech file (wav)")],
     out_png: Annotated[Path, typer.Option("--out", help="PNG to write")],
+    guidance_scale: Annotated[float, typer.Option("--guidance-scale", help="classifier-free guidance")] = 7.5,
+    steps: Annotated[int, typer.Option("--steps", help="denoising steps (DDIM)")] = 50,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    encoder: Annotated[
+        str | None, typer.Option("--encoder", help="speech encoder location, if not the one the run used")
+    ] = None,
 ) -> None:
     """Generate an image from a speech file with a trained checkpoint."""
-    _not_yet("generate", "Training issue")
+    from voxemoset.train.generate import generate as generate_png
+
+    path = generate_png(checkpoint, speech, out_png, guidance_scale, steps, seed, encoder_model=encoder)
+    out.print(f"wrote {path}")
 
 
 @app.command()
 def evaluate(config: ConfigOpt) -> None:
     """FID, CLIPScore and Emo-A of a trained checkpoint."""
-    _not_yet("evaluate", "Training issue")
+    from voxemoset.train import evaluate_from_yaml
+
+    for name, value in evaluate_from_yaml(config, progress=sys.stderr.isatty()).items():
+        out.print(f"{name}: {value}")
 
 
 def main() -> None:

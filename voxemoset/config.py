@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voxemoset.errors import UserError
+from voxemoset.gates.config import GatesConfig
 from voxemoset.speech.prep import PrepConfig
 
 
@@ -112,6 +113,39 @@ class ReferencesConfig(Strict):
     whisper_max_new_tokens: int = Field(96, ge=1)
 
 
+class SpeechConfig(Strict):
+    """The `speech` stage: F5-TTS v1 + Vocos from local files, batched sampling, reference assignment."""
+
+    checkpoint: Path = Field(
+        Path("models/F5TTS_v1_Base"),
+        description="F5-TTS checkpoint file, or a folder holding model_*.safetensors (also in F5TTS_v1_Base/)",
+    )
+    vocab_file: Path | None = Field(None, description="default: vocab.txt beside the checkpoint file")
+    vocoder: Path = Field(Path("models/vocos-mel-24khz"), description="Vocos folder: config.yaml, pytorch_model.bin")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="auto: fp16 on GPU")
+    batch_size: int = Field(16, ge=1, description="captions per sampling pass (length-bucketed)")
+    nfe_step: int = Field(32, ge=1, description="flow-matching steps")
+    cfg_strength: float = Field(2.0, ge=0)
+    sway_sampling_coef: float = -1.0
+    speed: float = Field(1.0, gt=0, description="F5's speed; texts under 10 bytes use 0.3 as in F5")
+    seed: int = Field(0, ge=0, description="base seed; each caption derives its own tts_seed")
+    prefer_intensity: Literal["any", "strong"] = Field("any", description="strong: strongest clips of a speaker first")
+    exclude_intensities: tuple[str, ...] = Field((), description="reference intensities never used, e.g. low")
+
+
+class DatasetConfig(Strict):
+    """The `dataset` stage: Hub-ready Parquet shards (sized for the dataset viewer) and the dataset card."""
+
+    shard_bytes: int = Field(500_000_000, ge=1, description="target size of one Parquet file (the Hub's ~500 MB)")
+    row_group_bytes: int = Field(100_000_000, ge=1, description="most uncompressed bytes in one row group")
+    pretty_name: str = "VoxEmoset"
+    license: str = Field("other", description="the card's `license`: the sources' terms differ, so `other`")
+    license_name: str | None = "voxemoset-source-terms"
+    license_link: str | None = Field(None, description="URL of the licence text, if any")
+    license_notes: str = Field("", description="extra text for the card's licence section")
+
+
 class Config(Strict):
     """The whole build."""
 
@@ -120,6 +154,9 @@ class Config(Strict):
     images: ImagesConfig = ImagesConfig()
     captions: CaptionsConfig = CaptionsConfig()
     references: ReferencesConfig = ReferencesConfig()
+    gates: GatesConfig = GatesConfig()
+    speech: SpeechConfig = SpeechConfig()
+    dataset: DatasetConfig = DatasetConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
 
 

@@ -31,6 +31,11 @@ class WhisperTranscriber:
     ):
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
+        from transformers.utils import logging as hf_logging
+
+        # Whisper's generate warns on every call about settings it resolves itself (mask, lengths).
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
         path = resolve_checkpoint(model, "Whisper (transcripts / intelligibility)", DEFAULT_WHISPER)
         self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True)

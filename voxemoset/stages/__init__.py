@@ -8,12 +8,14 @@ from voxemoset.errors import UserError
 
 CHAIN = ("images", "captions", "references", "speech", "gates", "dataset", "publish")
 # What `voxemoset build` and the demo chain: publishing is its own step. Grows as stages are built.
-BUILD_CHAIN = ("images",)
+BUILD_CHAIN = ("images", "captions", "references")
 # Stage name -> "module:Class", imported only when asked for (each stage pulls its own heavy libraries).
 BUILT = {
     "images": "voxemoset.stages.images:ImagesStage",
     "captions": "voxemoset.stages.captions:CaptionsStage",
     "references": "voxemoset.stages.references:ReferencesStage",
+    "speech": "voxemoset.stages.speech:SpeechStage",
+    "dataset": "voxemoset.stages.dataset:DatasetStage",
 }
 
 

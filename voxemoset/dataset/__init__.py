@@ -1,0 +1,1 @@
+"""The published dataset: `datasets` features, byte-budgeted Parquet shards, the dataset card."""

@@ -1,0 +1,1 @@
+"""Gates: signal checks, emotion, DNSMOS and intelligibility decide whether a clip is kept or redone."""

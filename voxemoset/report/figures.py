@@ -1,0 +1,185 @@
+"""The paper's Table 1 and the breakdowns behind it, from `<out>/dataset` and every stage's rejects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from voxemoset.dataset.features import COLUMNS, MEDIA_COLUMNS
+from voxemoset.dataset.shards import list_dataset_shards
+from voxemoset.emotions import EMOTIONS
+from voxemoset.errors import UserError
+from voxemoset.store.runner import list_shards, stage_dir
+
+DEFAULT_WORDS_BAND = (8, 15)
+TABLE1 = {
+    "images": "Images",
+    "utterances": "Utterances",
+    "avg_duration_s": "Avg. length (s)",
+    "avg_words": "Avg. words",
+    "nmos": "NMOS (DNSMOS OVRL)",
+    "emo_c": "Emo-C",
+}
+
+
+def load_rows(out: Path) -> pd.DataFrame:
+    """Every published row without its image and audio bytes; `emotion` as its name."""
+    splits = list_dataset_shards(Path(out) / "dataset" / "data")
+    if not splits:
+        raise UserError(
+            f"no dataset shards under {Path(out) / 'dataset' / 'data'}: run `voxemoset stage dataset` first"
+        )
+    columns = [c for c in COLUMNS if c not in MEDIA_COLUMNS]
+    frames = [pq.read_table(p, columns=columns).to_pandas() for paths in splits.values() for p in paths]
+    df = pd.concat(frames, ignore_index=True)
+    df["emotion"] = df["emotion"].map(lambda i: EMOTIONS[int(i)])
+    return df
+
+
+def _mean(s: pd.Series) -> float | None:
+    s = s.dropna()
+    return round(float(s.mean()), 4) if len(s) else None
+
+
+def table1(df: pd.DataFrame) -> dict:
+    """Images, utterances, average length and words, NMOS (mean DNSMOS OVRL), Emo-C (mean emotion confidence)."""
+    return {
+        "images": int(df["image_id"].nunique()),
+        "utterances": len(df),
+        "avg_duration_s": _mean(df["duration_s"]),
+        "avg_words": _mean(df["n_words"]),
+        "nmos": _mean(df["dnsmos_ovrl"]),
+        "emo_c": _mean(df["emo_conf"]),
+    }
+
+
+def _by_split(df: pd.DataFrame, fn) -> dict:
+    """`fn` of each split (train, test, then others) and of all rows."""
+    names = sorted(df["split"].unique(), key=lambda s: ({"train": 0, "test": 1}.get(s, 2), s))
+    return {**{str(s): fn(df[df["split"] == s]) for s in names}, "all": fn(df)}
+
+
+def _counts(s: pd.Series) -> dict:
+    return {str(k): int(v) for k, v in s.value_counts().sort_index().items()}
+
+
+def _wer(df: pd.DataFrame) -> dict:
+    w = df["wer"].dropna()
+    if not len(w):
+        return {"n": 0}
+    return {"n": len(w), "mean": round(float(w.mean()), 4), "median": round(float(w.median()), 4),
+            "p90": round(float(w.quantile(0.9)), 4), "zero_share": round(float((w == 0).mean()), 4)}  # fmt: skip
+
+
+def _histogram(s: pd.Series) -> dict:
+    """Counts in 0.1-wide bins over DNSMOS's 1-5 scale (values outside are clipped into the end bins)."""
+    edges = np.round(np.arange(1.0, 5.01, 0.1), 1)
+    counts, _ = np.histogram(s.dropna().clip(1.0, 5.0), bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist(), "mean": _mean(s)}
+
+
+def read_rejects(out: Path) -> dict[str, dict[str, int]]:
+    """Rejects per stage and reason, from `<out>/stages/<stage>/rejects/*.parquet`."""
+    counts: dict[str, dict[str, int]] = {}
+    for folder in sorted((Path(out) / "stages").glob("*/rejects")):
+        reasons = pd.Series(
+            [r for p in list_shards(folder) for r in pq.read_table(p, columns=["reason"]).column("reason").to_pylist()],
+            dtype=object,
+        )
+        counts[folder.parent.name] = _counts(reasons) if len(reasons) else {}
+    return counts
+
+
+def confusion(out: Path, df: pd.DataFrame) -> dict:
+    """Intended vs detected emotion over kept clips, plus gates rejects when the speech stage names their intent."""
+    pairs = list(zip(df["emotion"], df["emo_pred"].fillna("none"), strict=True))
+    rejected = [r for p in list_shards(stage_dir(out, "gates") / "rejects") for r in pq.read_table(p).to_pylist()]
+    intent: dict[str, str] = {}
+    if rejected:
+        for p in list_shards(stage_dir(out, "speech")):
+            t = pq.read_table(p, columns=["id", "emotion"])
+            intent.update(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist(), strict=True))
+    extra = [(intent[r["source"]], r.get("emo_pred") or "none") for r in rejected if r["source"] in intent]
+    detected = list(EMOTIONS) + sorted({d for _, d in pairs + extra} - set(EMOTIONS))
+    matrix = [[0] * len(detected) for _ in EMOTIONS]
+    for which in (pairs, extra):
+        for a, d in which:
+            if a in EMOTIONS:
+                matrix[EMOTIONS.index(a)][detected.index(d)] += 1
+    return {"intended": list(EMOTIONS), "detected": detected, "kept": len(pairs), "rejected": len(extra),
+            "matrix": matrix}  # fmt: skip
+
+
+def words_band(out: Path) -> tuple[int, int]:
+    """The caption length band the build used (recorded by the dataset stage), else the paper's 8-15."""
+    marker = stage_dir(out, "dataset") / "_done" / "all.json"
+    try:
+        band = json.loads(marker.read_text())["stats"]["words_band"]
+        return int(band[0]), int(band[1])
+    except (OSError, KeyError, ValueError, TypeError):
+        return DEFAULT_WORDS_BAND
+
+
+def compute(out: Path) -> dict:
+    """Everything the report shows, as plain JSON data."""
+    out = Path(out)
+    df = load_rows(out)
+    band = words_band(out)
+    speakers = df.groupby(["reference_corpus", "reference_speaker"], dropna=False).size().sort_values(ascending=False)
+    manifest = out / "manifest.json"
+    return {
+        "table1": _by_split(df, table1),
+        "per_emotion": _by_split(df, lambda g: _counts(g["emotion"])),
+        "per_corpus": _by_split(df, lambda g: _counts(g["reference_corpus"])),
+        "per_speaker": [{"corpus": str(c), "speaker": str(s), "utterances": int(n)} for (c, s), n in speakers.items()],
+        "wer": _by_split(df, _wer),
+        "attempts": _by_split(df, lambda g: _counts(g["attempts"])),
+        "mean_attempts": _by_split(df, lambda g: _mean(g["attempts"])),
+        "words": {
+            "band": list(band),
+            "counts": _counts(df["n_words"]),
+            "outside_band": int(((df["n_words"] < band[0]) | (df["n_words"] > band[1])).sum()),
+        },  # fmt: skip
+        "dnsmos": {c: _histogram(df[c]) for c in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")},
+        "confusion": confusion(out, df),
+        "rejects": read_rejects(out),
+        "manifest": json.loads(manifest.read_text()).get("stages", {}) if manifest.is_file() else {},
+    }
+
+
+def _md_table(head: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join("" if x is None else str(x) for x in r) + " |" for r in rows])
+
+
+def to_markdown(report: dict) -> str:
+    """report.md: Table 1, then the breakdowns."""
+    splits = list(report["table1"])
+    t1 = [[name, *(report["table1"][s][key] for s in splits)] for key, name in TABLE1.items()]
+    emo = [[e, *(report["per_emotion"][s].get(e, 0) for s in splits)] for e in EMOTIONS]
+    corpora = sorted({c for s in splits for c in report["per_corpus"][s]})
+    corp = [[c, *(report["per_corpus"][s].get(c, 0) for s in splits)] for c in corpora]
+    wer = [[s, *(report["wer"][s].get(k) for k in ("n", "mean", "median", "p90"))] for s in splits]
+    att = sorted({a for s in splits for a in report["attempts"][s]}, key=int)
+    attempts = [[a, *(report["attempts"][s].get(a, 0) for s in splits)] for a in att]
+    spk = [[r["corpus"], r["speaker"], r["utterances"]] for r in report["per_speaker"][:30]]
+    rej = [[st, reason, n] for st, reasons in report["rejects"].items() for reason, n in reasons.items()]
+    w = report["words"]
+    parts = [
+        "# VoxEmoset report\n",
+        "## Table 1\n", _md_table(["", *splits], t1),
+        "\n## Utterances per emotion\n", _md_table(["emotion", *splits], emo),
+        "\n## Utterances per reference corpus\n", _md_table(["corpus", *splits], corp),
+        f"\n## Reference speakers ({len(report['per_speaker'])}; the 30 most used)\n",
+        _md_table(["corpus", "speaker", "utterances"], spk),
+        "\n## WER (Whisper transcript vs caption)\n", _md_table(["split", "n", "mean", "median", "p90"], wer),
+        "\n## Synthesis attempts per kept utterance\n", _md_table(["attempts", *splits], attempts),
+        f"\nCaptions outside the {w['band'][0]}-{w['band'][1]} word band: {w['outside_band']}\n",
+        "\n## Rejects\n", _md_table(["stage", "reason", "count"], rej) if rej else "none",
+        "\n![words](words.png) ![dnsmos](dnsmos.png) ![confusion](confusion.png) ![attempts](attempts.png)\n",
+    ]  # fmt: skip
+    return "\n".join(parts)
