@@ -15,6 +15,7 @@ class GatesConfig(BaseModel):
     emotion_model: str = Field("models/emotion2vec_plus_large", description="local emotion2vec_plus folder")
     emotion_device: str = "cpu"
     emotion_batch_size: int = Field(16, ge=1)
+    require_emotion: bool = Field(True, description="regenerate clips not heard as intended; False records only")
     min_emotion_conf: float = Field(0.5, ge=0, le=1, description="the intended emotion's probability must reach this")
     max_attempts: int = Field(4, ge=1, description="synthesis attempts per utterance, the first included")
     reseed_attempts: int = Field(1, ge=0, description="retries with a new seed before trying another reference")

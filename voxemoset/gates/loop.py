@@ -82,9 +82,9 @@ def judge(candidates: list[dict], clips: list[np.ndarray], models: GateModels, c
 def _first_failure(c: dict, cfg: GatesConfig) -> str | None:
     if c["signal"] is not None:
         return f"signal_{c['signal']}"
-    if c["emo_pred"] != c["emotion"]:
+    if cfg.require_emotion and c["emo_pred"] != c["emotion"]:
         return "emotion_mismatch"
-    if c["emo_conf"] < cfg.min_emotion_conf:
+    if cfg.require_emotion and c["emo_conf"] < cfg.min_emotion_conf:
         return "emotion_low_confidence"
     if cfg.min_dnsmos_ovrl is not None and c.get("dnsmos_ovrl", 0.0) < cfg.min_dnsmos_ovrl:
         return "dnsmos_low"
