@@ -1,0 +1,150 @@
+"""The precompute step: frozen encoders' outputs written once as shards (Whisper frames per utterance, VAE moments
+per image), so training reads them instead of re-running the encoders every epoch.
+
+    python -m voxemoset.train.encode -c TRAIN_CONFIG [--split test]
+
+SONAR runs in its own environment: `scripts/encode_sonar.py` writes the same shard format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from voxemoset.errors import UserError
+from voxemoset.train.config import EncoderConfig, TrainConfig, load_yaml
+from voxemoset.train.data import dataset_files, image_batches, unique_images
+from voxemoset.train.encoders import WhisperFrames, decode_audio, read_meta, write_meta, write_shard
+
+FRAME_DTYPE = torch.float16  # halves the store; frames are layer-normed, well inside fp16's range
+LATENT_SHARD_IMAGES = 1000  # images per latent shard: bounded memory while writing
+
+
+def embeddings_dir(dataset: Path, encoder: EncoderConfig) -> Path:
+    """Where the frame embeddings live: `encoder.embeddings`, or `<dataset>/../embeddings/<kind>`."""
+    return Path(encoder.embeddings) if encoder.embeddings else Path(dataset).parent / "embeddings" / encoder.kind
+
+
+def sonar_command(dataset: Path, split: str, encoder: EncoderConfig, out: Path) -> str:
+    """The command that writes SONAR embeddings for a split (in the SONAR environment)."""
+    return (
+        f"bash scripts/setup_sonar_env.sh && .venv-sonar/bin/python scripts/encode_sonar.py "
+        f"--dataset {dataset} --split {split} --model {encoder.model} --out {out}"
+    )
+
+
+def _check_producer(out: Path, kind: str, label: str | None) -> None:
+    meta = read_meta(out)
+    if meta and (meta.get("encoder") != kind or (label and meta.get("model") != label)):
+        raise UserError(
+            f"{out} holds {meta.get('encoder')} embeddings from {meta.get('model')}, not {kind} {label or ''}: "
+            "delete the folder or set encoder.embeddings to another one"
+        )
+
+
+def _covering(shards: list[Path], rows: int | None) -> list[Path]:
+    """The first shards holding at least `rows` rows (all of them for None): a trial run encodes only those."""
+    if rows is None:
+        return shards
+    import pyarrow.parquet as pq
+
+    kept, total = [], 0
+    for shard in shards:
+        if total >= rows:
+            break
+        kept.append(shard)
+        total += pq.ParquetFile(shard).metadata.num_rows
+    return kept
+
+
+def encode_split(
+    dataset: Path,
+    split: str,
+    encoder: EncoderConfig,
+    device: str | None = None,
+    progress: bool = False,
+    limit: int | None = None,
+) -> Path:
+    """Write missing frame-embedding shards of a split (one per dataset shard, enough for `limit` rows)."""
+    out = embeddings_dir(dataset, encoder)
+    shards = _covering(dataset_files(dataset, split), limit)
+    pending = [s for s in shards if not (out / f"{s.stem}.safetensors").is_file()]
+    if encoder.kind == "sonar":
+        _check_producer(out, "sonar", None)
+        if pending:
+            raise UserError(
+                f"SONAR embeddings of the {split} split are missing in {out} ({len(pending)} shards); "
+                f"write them with: {sonar_command(dataset, split, encoder, out)}"
+            )
+        return out
+    if not pending:
+        _check_producer(out, "whisper", None)
+        return out
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, encoder.dtype) if device != "cpu" else torch.float32
+    whisper = WhisperFrames(encoder.model, device, dtype)
+    _check_producer(out, "whisper", whisper.label)
+    meta = {"encoder": "whisper", "model": whisper.label, "dim": whisper.dim, "frame_rate_hz": 50}
+    write_meta(out, meta)
+    import pyarrow.parquet as pq
+
+    for n, shard in enumerate(pending, 1):
+        table = pq.read_table(shard, columns=["id", "audio"])
+        ids, audio = table.column("id").to_pylist(), table.column("audio")
+        tensors: dict[str, torch.Tensor] = {}
+        for start in range(0, len(ids), encoder.batch_size):
+            stop = min(start + encoder.batch_size, len(ids))
+            clips = [decode_audio(audio[i]["bytes"].as_py()) for i in range(start, stop)]
+            frames, mask = whisper(clips)
+            for j, length in enumerate(mask.sum(1).tolist()):
+                tensors[ids[start + j]] = frames[j, :length].to(FRAME_DTYPE).cpu()
+        write_shard(out / f"{shard.stem}.safetensors", tensors, {k: str(v) for k, v in meta.items()})
+        if progress:
+            print(f"encoded {shard.name} ({len(ids)} clips) [{n}/{len(pending)}]", file=sys.stderr)
+    return out
+
+
+@torch.no_grad()
+def cache_latents(rows, vae, folder: Path, resolution: int, batch_size: int, label: str) -> Path:
+    """Write each image's VAE posterior moments (mean, logvar) once; training samples from them every step."""
+    folder = Path(folder)
+    image_ids, first_rows = unique_images(rows)
+    meta = {"vae": label, "resolution": resolution, "images": len(image_ids)}
+    if read_meta(folder) != meta:  # a cache of other images or another VAE: it is ours to rebuild
+        for stale in folder.glob("latents-*.safetensors"):
+            stale.unlink()
+    write_meta(folder, meta)
+    device, dtype = vae.device, vae.dtype
+    for shard_no, start in enumerate(range(0, len(image_ids), LATENT_SHARD_IMAGES)):
+        path = folder / f"latents-{shard_no:05d}.safetensors"
+        if path.is_file():
+            continue
+        keys = image_ids[start : start + LATENT_SHARD_IMAGES]
+        moments = []
+        for pixels in image_batches(rows, first_rows[start : start + len(keys)], resolution, batch_size):
+            moments.append(vae.encode(pixels.to(device, dtype)).latent_dist.parameters.float().cpu())
+        stacked = torch.cat(moments)
+        write_shard(path, {k: stacked[i] for i, k in enumerate(keys)}, {k: str(v) for k, v in meta.items()})
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Encode a split's speech with the config's Whisper encoder (SONAR: prints its script's command)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--config", type=Path, required=True, help="training config (YAML)")
+    parser.add_argument("--split", default=None, help="default: the config's training split")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_yaml(args.config, TrainConfig)
+        out = encode_split(cfg.dataset, args.split or cfg.split, cfg.encoder, progress=True)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`voxemoset generate`: speech -> image with a trained checkpoint, through diffusers' StableDiffusionPipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from voxemoset.errors import UserError
+from voxemoset.train.config import TrainConfig
+from voxemoset.train.sib import SIB
+
+
+class SpeechToImagePipeline:
+    """A checkpoint ready to sample: SIB tokens as `prompt_embeds`, its null tokens as `negative_prompt_embeds`."""
+
+    def __init__(self, checkpoint: Path, device: str | None = None, encoder_model: str | None = None):
+        from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+        from voxemoset.train.loop import LORA_WEIGHTS
+        from voxemoset.train.model import load_diffusion
+
+        checkpoint = Path(checkpoint)
+        if not (checkpoint / "train_config.json").is_file():
+            raise UserError(f"{checkpoint}: not a training checkpoint (no train_config.json)")
+        self.cfg = TrainConfig.model_validate_json((checkpoint / "train_config.json").read_text())
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        sd = load_diffusion(self.cfg.pretrained)
+        unet = UNet2DConditionModel.from_pretrained(checkpoint / "unet") if self.cfg.mode == "full" else sd.unet
+        self.pipe = StableDiffusionPipeline(
+            vae=sd.vae,
+            text_encoder=None,  # speech replaces text: the SIB supplies prompt_embeds directly
+            tokenizer=None,
+            unet=unet,
+            scheduler=DDIMScheduler.from_config(sd.scheduler.config),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        if self.cfg.mode == "lora":
+            # The UNet half of diffusers' LoRA loader (the pipeline's would also look for text-encoder keys).
+            unet.load_lora_adapter(checkpoint, weight_name=LORA_WEIGHTS, prefix="unet", adapter_name="default")
+        self.pipe.to(self.device)
+        if self.dtype != torch.float32:
+            self.pipe.to(dtype=self.dtype)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.sib = SIB.load(checkpoint / "sib").to(self.device).eval()
+        self.encoder_model = encoder_model or self.cfg.encoder.model
+        self._whisper = None
+
+    def frames(self, speech: Path | np.ndarray) -> torch.Tensor:
+        """Frame embeddings (N, D) of a speech file, a 16 kHz array, or a .safetensors of precomputed frames."""
+        from voxemoset.train.encoders import SAMPLING_RATE, WhisperFrames
+
+        if isinstance(speech, Path | str) and str(speech).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            tensors = list(load_file(str(speech)).values())
+            if len(tensors) != 1 or tensors[0].ndim != 2:
+                raise UserError(f"{speech}: expected one (frames, dim) tensor")
+            return tensors[0].float()
+        if self.cfg.encoder.kind != "whisper":
+            raise UserError(
+                f"this checkpoint was trained on {self.cfg.encoder.kind} embeddings: encode the speech with "
+                "scripts/encode_sonar.py --wav FILE --out FILE.safetensors and pass that file as --speech"
+            )
+        if isinstance(speech, Path | str):
+            from voxemoset.sources.audio import AudioReadError, load_audio
+
+            try:
+                samples, rate = load_audio(speech)
+            except AudioReadError as e:
+                raise UserError(f"cannot read speech: {e}") from None
+            if rate != SAMPLING_RATE:
+                import soxr
+
+                samples = soxr.resample(samples, rate, SAMPLING_RATE).astype(np.float32)
+            speech = samples
+        if self._whisper is None:
+            self._whisper = WhisperFrames(self.encoder_model, self.device, self.dtype)
+        frames, mask = self._whisper([speech])
+        return frames[0, : int(mask[0].sum())].float()
+
+    @torch.no_grad()
+    def __call__(
+        self, frames: torch.Tensor, guidance_scale: float = 7.5, steps: int = 50, seed: int = 0, resolution=None
+    ):
+        """One PIL image from (N, D) frames."""
+        if frames.shape[-1] != self.sib.spec.in_dim:
+            raise UserError(f"speech frames are {frames.shape[-1]} wide; this SIB expects {self.sib.spec.in_dim}")
+        tokens, _ = self.sib(frames[None].to(self.device))
+        null = self.sib.null(1, tokens.shape[1])
+        size = resolution or self.cfg.resolution
+        generator = torch.Generator(self.device).manual_seed(seed)
+        out = self.pipe(
+            prompt_embeds=tokens.to(self.dtype),
+            negative_prompt_embeds=null.to(self.dtype),
+            guidance_scale=guidance_scale,
+            num_inference_steps=steps,
+            generator=generator,
+            height=size,
+            width=size,
+        )
+        return out.images[0]
+
+
+def generate(
+    checkpoint: Path,
+    speech: Path,
+    out_png: Path,
+    guidance_scale: float = 7.5,
+    steps: int = 50,
+    seed: int = 0,
+    encoder_model: str | None = None,
+) -> Path:
+    """Write one PNG generated from a speech file (or precomputed frames) with a trained checkpoint."""
+    speech, out_png = Path(speech), Path(out_png)
+    if not speech.is_file():
+        raise UserError(f"speech file not found: {speech}")
+    pipe = SpeechToImagePipeline(checkpoint, encoder_model=encoder_model)
+    image = pipe(pipe.frames(speech), guidance_scale=guidance_scale, steps=steps, seed=seed)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(out_png.name + ".tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(out_png)
+    return out_png
