@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from prefect import serve
 
-from flows.stage_flows import STAGE_FLOWS, build
+from flows.stage_flows import STAGE_FLOWS, build, report_flow
 
 
 def deployments(config_path: str | None = None) -> list:
     """One deployment per flow; `config_path` becomes the default parameter when given."""
     params = {"config_path": config_path} if config_path else None
     deps = [build.to_deployment(name="voxemoset", parameters=params)]
-    deps += [f.to_deployment(name="voxemoset", parameters=params) for f in STAGE_FLOWS.values()]
+    deps += [f.to_deployment(name="voxemoset", parameters=params) for f in (*STAGE_FLOWS.values(), report_flow)]
     return deps
 
 

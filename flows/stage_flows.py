@@ -139,4 +139,19 @@ def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool
         summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
     create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")
     create_markdown_artifact(_rejects_markdown(summaries), key="build-rejects", description="rejects by reason")
+    if "dataset" in summaries:
+        report_flow(config_path, overrides)
     return summaries
+
+
+@flow(name="report", log_prints=True)
+def report_flow(config_path: str, overrides: dict[str, Any] | None = None) -> str:
+    """Table-1 figures, plots and the HTML browser of the built dataset; its summary as an artifact."""
+    from voxemoset.report import write_report
+
+    cfg = load_config(config_path, overrides)
+    folder = write_report(cfg.out)
+    text = (folder / "report.md").read_text()
+    create_markdown_artifact(f"{text}\n\nFull report: `{folder / 'index.html'}`", key="build-report",
+                             description="report summary")  # fmt: skip
+    return str(folder)

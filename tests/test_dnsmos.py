@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxemoset.models.dnsmos import SR, DnsmosScorer, MelFeatures, window_starts
+from voxemoset.models import dnsmos_split as split
+from voxemoset.models.dnsmos import SR, WINDOW_LEN, DnsmosScorer, MelFeatures, tile, window_starts
 
 FIELDS = {"dnsmos_ovrl": "ovrl_mos", "dnsmos_sig": "sig_mos", "dnsmos_bak": "bak_mos", "dnsmos_p808": "p808_mos"}
 SENTENCES = [
@@ -124,3 +125,66 @@ def test_rejects_bad_clips(scorer, bad):
     """Empty, out-of-range or multichannel input is refused, as speechmos refuses it."""
     with pytest.raises(ValueError):
         scorer.score([bad])
+
+
+@pytest.fixture(scope="module")
+def whole_model() -> DnsmosScorer:
+    """The unsplit P.835 model, one worker: the reference the split path must reproduce."""
+    pytest.importorskip("onnx")
+    return DnsmosScorer(split_model=False, workers=1)
+
+
+@pytest.mark.parametrize("seconds", [3.0, 12.0])
+def test_split_matches_whole_model(scorer, whole_model, clips, seconds):
+    """Trunk + mid once per span, head per window: the whole model's raw outputs per window, within 1e-5."""
+    assert scorer.split_model
+    x = np.tile(clips[2], 2)[: int(seconds * SR)]  # 3 s: tiled 4x, 3 windows; 12 s: 3 windows, not tiled
+    y = tile(x)
+    starts = window_starts(len(y))
+    assert len(starts) == 3
+    ours = np.array(scorer._p835_span(y, starts))
+    ref = whole_model.p835.run(None, {"input_1": np.stack([y[s : s + WINDOW_LEN] for s in starts])})[0]
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    # Spans cut short (one window each, two and one) give the same.
+    cut = DnsmosScorer(span_windows=2, workers=1)
+    parts = [*cut._p835_span(y, starts[:2]), *cut._p835_span(y, starts[2:])]
+    np.testing.assert_allclose(np.array(parts), ref, atol=1e-5)
+    assert scorer.score([x])[0] == pytest.approx(whole_model.score([x])[0], abs=1e-5)
+
+
+def test_split_edges_are_exact(scorer):
+    """A window's mid output is the span's slice except 3 frames at each end, which the edge pass fixes."""
+    rng = np.random.default_rng(2)
+    y = (rng.standard_normal(12 * SR) * 0.1).astype(np.float32)
+    starts = window_starts(len(y))  # 0, 1 and 2 s
+    run = lambda sess, a: sess.run(None, {sess.get_inputs()[0].name: a})[0]  # noqa: E731
+    per_window = np.stack([run(scorer.mid, run(scorer.trunk, y[None, s : s + WINDOW_LEN]))[0] for s in starts])
+    span = run(scorer.mid, run(scorer.trunk, y[None, : starts[-1] + WINDOW_LEN]))[0]
+    middle = span[:, 25 : 25 + split.QUARTERS]  # window 1 starts 25 mid frames in
+    diff = np.abs(middle - per_window[1]).max(axis=(0, 2))
+    m = split.MID_EDGE
+    assert (diff[:m] > 1e-3).all() and (diff[-m:] > 1e-3).all()  # the band is not smaller
+    assert diff[m:-m].max() < 1e-5  # and not larger
+    split_path = DnsmosScorer(workers=1)
+    seen = []
+    head = split_path.head
+
+    class Spy:
+        """The head session, keeping what the split path feeds it."""
+
+        get_inputs = head.get_inputs
+
+        def run(self, outputs, feed):
+            seen.append(next(iter(feed.values())))
+            return head.run(outputs, feed)
+
+    split_path.head = Spy()
+    split_path._p835_span(y, starts)
+    np.testing.assert_allclose(seen[0], per_window, atol=1e-5)
+
+
+def test_workers_do_not_change_scores(clips, scores):
+    """One worker or two, the scores per clip are the same."""
+    one = DnsmosScorer(workers=1).score(clips)
+    for a, b in zip(one, scores, strict=True):
+        assert a == pytest.approx(b, abs=1e-6)

@@ -39,6 +39,21 @@ def demo_config(out: Path) -> dict:
         # pictures go through the same validation instead.
         "captions": {"backend": "table", "table": str(fixtures / "EmoSet" / "fixture_captions.jsonl")},
         "references": {"shard_size": 16, "whisper_model": str(models / "whisper"), "whisper_max_new_tokens": 12},
+        "speech": {
+            "checkpoint": str(models / "f5tts"),
+            "vocoder": str(models / "vocos"),
+            "device": "cpu",
+            "nfe_step": 8,
+            "batch_size": 8,
+        },
+        # A random emotion model hears one emotion in everything: record its verdicts, do not gate on them.
+        "gates": {
+            "emotion_model": str(models / "emotion2vec"),
+            "require_emotion": False,
+            "max_attempts": 2,
+            "asr_model": str(models / "whisper"),
+            "asr_max_new_tokens": 12,
+        },
     }
 
 

@@ -70,7 +70,9 @@ def judge(candidates: list[dict], clips: list[np.ndarray], models: GateModels, c
         c["emo_pred"], c["emo_conf"] = top_emotion(scores)
         c["emo_target_conf"] = scores.get(c["emotion"], 0.0)
         c["emo_scores"] = json.dumps({k: round(v, 5) for k, v in scores.items()}, sort_keys=True)
-        c.update(q)
+        # Four decimals: far finer than DNSMOS's own precision, and coarse enough that ONNX Runtime's
+        # thread-order float noise (~1e-7) does not change the stored dataset between runs.
+        c.update({k: round(float(v), 4) for k, v in q.items()})
         c["asr_text"] = text
         c["wer"] = word_error_rate(c["caption"], text) if text is not None else None
     for c in candidates:

@@ -1,19 +1,27 @@
 """DNSMOS P.835 (sig/bak/ovrl) and P.808 scores from the ONNX models inside the `speechmos` wheel.
 
 Gives the same numbers as `speechmos.dnsmos.run(x, sr=16000)` (model_type "dnsmos", not personalized)
-but loads the two sessions once, scores windows of many clips in one ONNX run, computes the P.808 mel
-features for all windows in one vectorised numpy pass (librosa's filterbank, built once) and scores
-each distinct window only once (a short clip tiled to 9.01 s often repeats windows).
+but loads the sessions once and scores each distinct window only once (a short clip tiled to 9.01 s
+can repeat windows). speechmos scores 9.01 s windows every 1 s, so consecutive windows overlap by
+8 s; ~97% of the P.835 model's work is four full-resolution convolutions whose output at a frame
+depends only on the 9 frames around it, so (see `dnsmos_split`) those and the next two (pooled)
+convolutions run once over the span of a clip's overlapping windows, each window takes its slice,
+and only a few frames at each window end are recomputed next to the window's own zero padding.
+The P.808 mel spectrogram is likewise computed once per span (librosa's filterbank, vectorised
+numpy) and normalised per window. Clips are scored in parallel by `workers` threads.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from voxemoset.models import dnsmos_split as split
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +30,7 @@ WINDOW_S = 9.01
 WINDOW_LEN = int(WINDOW_S * SR)  # 144160 samples, the P.835 model's fixed input
 N_FFT, HOP, N_MELS = 321, 160, 120  # speechmos's audio_melspec: frame_size + 1, hop, mels
 MEL_LEN = WINDOW_LEN - HOP  # speechmos drops the last 160 samples before the mel: 900 frames
+MEL_FRAMES = 900
 # speechmos's np.poly1d fits for model_type="dnsmos" (highest power first), applied per window.
 POLY_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
 POLY_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
@@ -67,20 +76,56 @@ class MelFeatures:
         # Periodic Hann (scipy get_window fftbins=True, librosa's default) and the Slaney filterbank.
         n = np.arange(N_FFT)
         self.window = 0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)
-        # librosa builds the basis in float32 and multiplies it with the power spectrum.
-        self.basis_t = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float64).T
+        # librosa builds the basis in float32 and multiplies it with the power spectrum. Each band
+        # covers a few bins (~2% of the matrix is non-zero): a sparse product is 2x faster than BLAS,
+        # and it stays on this thread, where a threaded BLAS stalls badly on a busy machine.
+        import scipy.sparse
+
+        basis = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float64)
+        self.basis_t = scipy.sparse.csc_array(basis.T)  # [161, 120]
 
     def __call__(self, segments: np.ndarray) -> np.ndarray:
         """[B, MEL_LEN] audio -> [B, 900, 120] float32 features, (power_to_db(ref=max) + 40) / 40."""
+        return self.features(self.power(segments))
+
+    def power(self, segments: np.ndarray) -> np.ndarray:
+        """[..., L] audio -> [..., L // 160 + 1, 120] float64 mel power, centred frames every 160 samples."""
         pad = N_FFT // 2  # center=True with zero padding (librosa >= 0.10 pad_mode="constant")
-        padded = np.pad(segments.astype(np.float64, copy=False), ((0, 0), (pad, pad)))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[:, ::HOP]
+        widths = [(0, 0)] * (segments.ndim - 1) + [(pad, pad)]
+        padded = np.pad(segments.astype(np.float64, copy=False), widths)
+        return self.frame_power(np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP, :])
+
+    def frame_power(self, frames: np.ndarray) -> np.ndarray:
+        """[..., 321] frames -> [..., 120] mel power."""
         spec = np.fft.rfft(frames * self.window, axis=-1)
-        mel = (spec.real**2 + spec.imag**2) @ self.basis_t
+        power = (spec.real**2 + spec.imag**2).reshape(-1, spec.shape[-1])
+        return np.asarray(power @ self.basis_t).reshape(*spec.shape[:-1], N_MELS)
+
+    @staticmethod
+    def features(mel: np.ndarray) -> np.ndarray:
+        """[B, 900, 120] mel power of windows -> float32 (power_to_db(ref=max, top_db=80) + 40) / 40."""
         db = 10.0 * np.log10(np.maximum(mel, 1e-10))
         db -= 10.0 * np.log10(np.maximum(mel.max(axis=(1, 2), keepdims=True), 1e-10))
         db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - 80.0)  # top_db=80
         return ((db + 40.0) / 40.0).astype(np.float32)
+
+    def span_windows(self, audio: np.ndarray, starts: Sequence[int]) -> np.ndarray:
+        """Features of the windows at starts (sample offsets in audio, multiples of 160), from one pass.
+
+        A window's mel frame j is the span's frame (start / 160 + j), except frames 0 and 899, which
+        see the window's own zero padding (center=True): those two are recomputed per window.
+        """
+        lo, hi = starts[0], starts[-1] + MEL_LEN
+        mel = self.power(audio[lo:hi])
+        out = np.stack([mel[(s - lo) // HOP : (s - lo) // HOP + MEL_FRAMES] for s in starts])
+        pad = N_FFT // 2
+        edges = np.zeros((len(starts), 2, N_FFT))
+        for i, s in enumerate(starts):
+            edges[i, 0, pad:] = audio[s : s + N_FFT - pad]
+            edges[i, 1, : N_FFT - 1] = audio[s + MEL_LEN - (N_FFT - 1) : s + MEL_LEN]
+        edge_power = self.frame_power(edges)
+        out[:, 0], out[:, -1] = edge_power[:, 0], edge_power[:, 1]
+        return self.features(out)
 
 
 class DnsmosScorer:
@@ -89,12 +134,27 @@ class DnsmosScorer:
     def __init__(
         self,
         providers: Sequence[str] = (CPU,),
-        intra_op_num_threads: int = 0,
-        batch_size: int = 4,
+        intra_op_num_threads: int | None = None,
+        batch_size: int = 1,
+        split_model: bool = True,
+        span_windows: int = 8,
+        workers: int | None = None,
     ) -> None:
-        """Load both ONNX sessions once; batch_size windows go through each run."""
-        # On the CPU a bigger batch gains nothing measurable (~90 ms a window at 1, 8 or 32) and costs
-        # ~120 MB of activations a window; raise it on a GPU.
+        """Load the ONNX sessions once.
+
+        workers: clips scored at once, each in its own thread (None: 2 on a CPU with 2 or more cores,
+        else 1). intra_op_num_threads: ONNX Runtime threads per run (None: the cores shared out
+        among the workers; 0: ORT's default, one per core).
+        split_model: run the P.835 model as trunk + mid once per span of up to span_windows
+        overlapping windows, and its head per window (see `dnsmos_split`); needs the `onnx`
+        package, else the whole model runs per window.
+        batch_size: windows per run of the P.808 model (and of the whole P.835 model if not split).
+        """
+        # Measured on a shared 2-core VM: one window a run is fastest (a batch of 4 took ~1.8x as
+        # long a window: the activations, ~14 MB a window in P.808, ~120 MB in the whole P.835,
+        # leave the cache); and two single-threaded workers scored ~1.7x the clips/s of one worker
+        # with ORT's default two threads (load average ~1.5 and ~4 alike): ORT's two threads gained
+        # speechmos only 1.16x over one. On a GPU, raise batch_size.
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
@@ -103,46 +163,128 @@ class DnsmosScorer:
             log.warning("DNSMOS: providers %s not available here (have %s)", missing, sorted(available))
         if CPU not in chosen:
             chosen.append(CPU)  # ORT places nodes a GPU provider cannot run on the CPU
+        cores = os.cpu_count() or 1
+        if workers is None:
+            workers = 2 if cores >= 2 and chosen == [CPU] else 1
+        self.workers = max(1, workers)
+        if intra_op_num_threads is None:
+            intra_op_num_threads = max(1, cores // self.workers)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_op_num_threads  # 0: ORT's default, one per core
+        opts.intra_op_num_threads = intra_op_num_threads
+        self.intra_op_num_threads = intra_op_num_threads
         folder = model_dir()
-        self.p835 = ort.InferenceSession(str(folder / "sig_bak_ovr.onnx"), opts, providers=chosen)
+        if split_model:
+            try:
+                parts = split.split_p835(folder / "sig_bak_ovr.onnx")
+            except ImportError:
+                log.warning("DNSMOS: the onnx package is missing; running the whole P.835 model per window")
+                split_model = False
+        self.split_model = split_model
+        self.span_windows = max(1, span_windows)
+        if split_model:
+            self.trunk, self.mid, self.head = (ort.InferenceSession(m, opts, providers=chosen) for m in parts)
+            self.p835 = None
+            self.providers = self.trunk.get_providers()
+        else:
+            self.p835 = ort.InferenceSession(str(folder / "sig_bak_ovr.onnx"), opts, providers=chosen)
+            self.providers = self.p835.get_providers()
         self.p808 = ort.InferenceSession(str(folder / "model_v8.onnx"), opts, providers=chosen)
-        self.providers = self.p835.get_providers()
-        self.batch_size = batch_size
+        self.batch_size = max(1, batch_size)
         self.mel = MelFeatures()
+        self._pool = None
 
     def score(self, clips: Sequence[np.ndarray], sr: int = SR) -> list[dict[str, float]]:
         """Score mono clips in [-1, 1] at sample rate sr (resampled to 16 kHz with soxr if needed)."""
-        tiled, keys = [], []  # keys[c]: the distinct-window index of each window speechmos scores
-        distinct: dict[tuple[int, int], int] = {}
-        for c, clip in enumerate(clips):
-            x = self._prepare(clip, sr, c)
-            y = tile(x)
-            tiled.append(y)
-            # A tiled clip is periodic in len(x), so the window at s equals the one at s % len(x).
-            starts = [s % len(x) for s in window_starts(len(y))] if len(y) > len(x) else window_starts(len(y))
-            keys.append([distinct.setdefault((c, s), len(distinct)) for s in starts])
-        windows = list(distinct)
-        raw = np.empty((len(windows), 3), dtype=np.float64)
-        p808 = np.empty(len(windows), dtype=np.float32)
-        for lo in range(0, len(windows), self.batch_size):
-            batch = windows[lo : lo + self.batch_size]
-            audio = np.stack([tiled[c][s : s + WINDOW_LEN] for c, s in batch])
-            raw[lo : lo + len(batch)] = self.p835.run(None, {"input_1": audio.astype(np.float32)})[0]
-            mel = self.mel(audio[:, :MEL_LEN])
-            p808[lo : lo + len(batch)] = self.p808.run(None, {"input_1": mel})[0][:, 0]
+        prepared = [self._prepare(clip, sr, c) for c, clip in enumerate(clips)]  # check all first
+        if self.workers == 1 or len(prepared) < 2:
+            return [self._score_clip(x) for x in prepared]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # ONNX Runtime and numpy's FFT release the GIL; the sessions are safe to share.
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dnsmos")
+        return list(self._pool.map(self._score_clip, prepared))
+
+    def _score_clip(self, x: np.ndarray) -> dict[str, float]:
+        """speechmos's scores of one prepared 16 kHz clip."""
+        y = tile(x)
+        # A tiled clip is periodic in len(x): windows whose starts differ by a multiple of it are
+        # equal, so score the first of each (its start stays a multiple of 16000: one frame grid).
+        starts = window_starts(len(y))
+        keys = [s % len(x) if len(y) > len(x) else s for s in starts]
+        index: dict[int, int] = {}  # key -> position among the distinct windows
+        distinct: list[int] = []
+        for s, key in zip(starts, keys, strict=True):
+            if key not in index:
+                index[key] = len(distinct)
+                distinct.append(s)
+        raw, p808 = [], []
+        for group in self._spans(distinct):
+            raw.extend(self._p835_span(y, group))
+            features = self.mel.span_windows(y, group)
+            for lo in range(0, len(features), self.batch_size):
+                p808.extend(self.p808.run(None, {"input_1": features[lo : lo + self.batch_size]})[0][:, 0])
+        k = [index[key] for key in keys]
+        raw_a = np.asarray(raw, dtype=np.float64)[k]
         # speechmos maps every window through the polynomials, then averages over windows.
-        sig, bak, ovrl = POLY_SIG(raw[:, 0]), POLY_BAK(raw[:, 1]), POLY_OVRL(raw[:, 2])
-        return [
-            {
-                "dnsmos_ovrl": float(np.mean(ovrl[k])),
-                "dnsmos_sig": float(np.mean(sig[k])),
-                "dnsmos_bak": float(np.mean(bak[k])),
-                "dnsmos_p808": float(np.mean(p808[k])),
-            }
-            for k in keys
-        ]
+        return {
+            "dnsmos_ovrl": float(np.mean(POLY_OVRL(raw_a[:, 2]))),
+            "dnsmos_sig": float(np.mean(POLY_SIG(raw_a[:, 0]))),
+            "dnsmos_bak": float(np.mean(POLY_BAK(raw_a[:, 1]))),
+            "dnsmos_p808": float(np.mean(np.asarray(p808, dtype=np.float32)[k])),
+        }
+
+    def _spans(self, starts: list[int]) -> list[list[int]]:
+        """Consecutive starts split into runs of overlapping windows, at most span_windows each."""
+        groups: list[list[int]] = []
+        for s in starts:
+            g = groups[-1] if groups else None
+            if g and s > g[-1] and s - g[-1] < WINDOW_LEN and len(g) < self.span_windows:
+                g.append(s)
+            else:
+                groups.append([s])
+        return groups
+
+    def _p835_span(self, y: np.ndarray, starts: list[int]) -> list[np.ndarray]:
+        """Raw P.835 outputs [sig, bak, ovrl] of the windows of y at starts (increasing, one run)."""
+        if self.p835 is not None:
+            out = []
+            for lo in range(0, len(starts), self.batch_size):
+                audio = np.stack([y[s : s + WINDOW_LEN] for s in starts[lo : lo + self.batch_size]])
+                out.extend(self.p835.run(None, {"input_1": audio.astype(np.float32)})[0])
+            return out
+        first, last = starts[0], starts[-1]
+        run = lambda sess, x: sess.run(None, {sess.get_inputs()[0].name: x})[0]  # noqa: E731
+        full = run(self.trunk, y[first : last + WINDOW_LEN].astype(np.float32)[None])  # [1, 32, F, 161]
+        mid = run(self.mid, full)[0]  # [32, F / 4, 40]
+        # Per window, the trunk frames next to its own zero padding: the first 4 from its first
+        # 1440 samples, the last 4 from its last 1440; then the mid frames those (and the padding)
+        # reach, from the window's first and last 24 trunk frames. The span's own ends (its first
+        # window's start, its last window's end) already are the window's: a lone window needs none.
+        e, n4, chunk, m3 = split.EDGE_SAMPLES, split.EDGE, split.MID_CHUNK, split.MID_EDGE
+        inner = [(i, s, side) for i, s in enumerate(starts) for side in (0, 1) if s != (first, last)[side]]
+        if not inner:
+            return list(run(self.head, mid[None]))
+        pieces = [y[s : s + e] if side == 0 else y[s + WINDOW_LEN - e : s + WINDOW_LEN] for _, s, side in inner]
+        edges = run(self.trunk, np.stack(pieces).astype(np.float32))  # [k, 32, 8, 161]
+        chunks = []
+        for k, (_, s, side) in enumerate(inner):
+            f0 = (s - first) // HOP + (0 if side == 0 else split.FRAMES - chunk)
+            piece = full[0, :, f0 : f0 + chunk].copy()
+            if side == 0:
+                piece[:, :n4] = edges[k, :, :n4]
+            else:
+                piece[:, -n4:] = edges[k, :, -n4:]
+            chunks.append(piece)
+        ends = run(self.mid, np.stack(chunks))  # [k, 32, 6, 40]
+        q = split.QUARTERS
+        windows = np.stack([mid[:, (s - first) // (4 * HOP) : (s - first) // (4 * HOP) + q] for s in starts])
+        for k, (i, _, side) in enumerate(inner):
+            if side == 0:
+                windows[i, :, :m3] = ends[k, :, :m3]
+            else:
+                windows[i, :, -m3:] = ends[k, :, -m3:]
+        return list(run(self.head, windows))
 
     @staticmethod
     def _prepare(clip: np.ndarray, sr: int, index: int) -> np.ndarray:

@@ -8,13 +8,14 @@ from voxemoset.errors import UserError
 
 CHAIN = ("images", "captions", "references", "speech", "gates", "dataset", "publish")
 # What `voxemoset build` and the demo chain: publishing is its own step. Grows as stages are built.
-BUILD_CHAIN = ("images", "captions", "references")
+BUILD_CHAIN = ("images", "captions", "references", "speech", "gates", "dataset")
 # Stage name -> "module:Class", imported only when asked for (each stage pulls its own heavy libraries).
 BUILT = {
     "images": "voxemoset.stages.images:ImagesStage",
     "captions": "voxemoset.stages.captions:CaptionsStage",
     "references": "voxemoset.stages.references:ReferencesStage",
     "speech": "voxemoset.stages.speech:SpeechStage",
+    "gates": "voxemoset.stages.gates:GatesStage",
     "dataset": "voxemoset.stages.dataset:DatasetStage",
 }
 

@@ -61,9 +61,13 @@ def _default_gate_models(config: Config) -> GateModels:
         asr = WhisperTranscriber(
             g.asr_model, g.asr_device, batch_size=g.asr_batch_size, max_new_tokens=g.asr_max_new_tokens
         )
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if g.dnsmos_device == "cuda" else None
+    quality = (
+        DnsmosScorer(providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
+        if g.dnsmos_device == "cuda"
+        else DnsmosScorer()
+    )
     emotion = Emotion2vecScorer(g.emotion_model, g.emotion_device, g.emotion_batch_size)
-    return GateModels(emotion=_IdsIgnored(emotion), quality=DnsmosScorer(providers=providers), asr=asr)
+    return GateModels(emotion=_IdsIgnored(emotion), quality=quality, asr=asr)
 
 
 class _IdsIgnored:

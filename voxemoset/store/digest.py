@@ -9,12 +9,23 @@ from voxemoset.store.atomic import TMP_SUFFIX
 
 
 def build_digest(out: Path, stages: tuple[str, ...] | None = None) -> str:
-    """sha256 over every shard, rejects table and marker under `<out>/stages`, by relative path."""
+    """sha256 over the published `<out>/dataset` and every shard and rejects table under `<out>/stages`.
+
+    Markers (`_done/`) are bookkeeping with timings in their stats, and gates' `attempts/` are the
+    resume log: neither is data, so neither is hashed.
+    """
     root = Path(out) / "stages"
     h = hashlib.sha256()
+    published = Path(out) / "dataset"
+    if published.is_dir() and (not stages or "dataset" in stages):
+        for p in sorted(published.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(out)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
         if not p.is_file() or p.name.endswith(TMP_SUFFIX) or (stages and rel.parts[0] not in stages):
+            continue
+        if len(rel.parts) > 1 and rel.parts[1] in ("_done", "attempts"):
             continue
         h.update(str(rel).encode() + b"\0")
         h.update(hashlib.sha256(p.read_bytes()).digest())

@@ -131,7 +131,10 @@ class StageRunner:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
         result = self.stage.process(job, model, self.config)
         write_parquet(self.dir / f"{job.name}.parquet", result.table)
-        write_parquet(self.dir / "rejects" / f"{job.name}.parquet", rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None)))
+        write_parquet(
+            self.dir / "rejects" / f"{job.name}.parquet",
+            rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None)),
+        )
         marker = {
             "key": job.key,
             "rows": result.table.num_rows,

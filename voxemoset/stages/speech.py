@@ -1,0 +1,246 @@
+"""`speech` stage: each caption spoken by F5-TTS in the voice of a reference of its image's emotion and split."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soxr
+
+from voxemoset.config import Config, SpeechConfig
+from voxemoset.errors import UserError
+from voxemoset.speech.assign import assign_references
+from voxemoset.speech.prep import decode_audio_bytes, encode_flac
+from voxemoset.speech.synth import SAMPLE_RATE, Synthesizer, SynthRequest, locate_f5, locate_vocos
+from voxemoset.store.keys import hash_file, model_identity
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir
+
+OUT_RATE = 16000
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("image_id", pa.string()),
+        ("split", pa.string()),
+        ("emotion", pa.string()),
+        ("emoset_emotion", pa.string()),
+        ("caption_index", pa.int8()),
+        ("caption", pa.string()),
+        ("n_words", pa.int32()),
+        ("reference_id", pa.string()),
+        ("reference_corpus", pa.string()),
+        ("reference_speaker", pa.string()),
+        ("reference_text", pa.string()),
+        ("tts_seed", pa.int64()),
+        ("tts_model", pa.string()),
+        ("nfe_steps", pa.int32()),
+        ("cfg_strength", pa.float64()),
+        ("speed", pa.float64()),
+        ("duration_s", pa.float64()),
+        ("sample_rate", pa.int32()),
+        ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+    ]
+)
+CAPTION_KEYS = ["image_id", "caption_index", "split", "emotion"]
+REFERENCE_KEYS = ["reference_id", "corpus", "speaker", "split", "emotion", "intensity", "transcript"]
+# Settings that change speed, or name files whose identity is keyed separately: not in the stage key.
+OPERATIONAL = {"batch_size", "checkpoint", "vocab_file", "vocoder"}
+CHUNK_BATCHES = 8  # requests handed to the synthesizer at once, in batches: room to bucket by length
+
+
+def derive_tts_seed(base: int, image_id: str, caption_index: int) -> int:
+    """Seed of one caption's first synthesis: a pure function of (base seed, image, caption index), 31 bits."""
+    digest = hashlib.sha256(f"{base}:{image_id}:{caption_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & 0x7FFFFFFF
+
+
+def utterance_id(image_id: str, caption_index: int, reference_id: str, seed: int) -> str:
+    """Deterministic row id: what the utterance was made from."""
+    return hashlib.sha256("\x1f".join(map(str, (image_id, caption_index, reference_id, seed))).encode()).hexdigest()[
+        :20
+    ]
+
+
+def _pair(image_id: str, caption_index: int) -> str:
+    return f"{image_id}\x1f{caption_index}"
+
+
+def read_references(out: Path) -> list[dict]:
+    """Every reference's assignment fields, where it lives (shard, row) and a hash of its audio and transcript."""
+    refs = []
+    for path in list_shards(stage_dir(out, "references")):
+        row = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=[*REFERENCE_KEYS, "audio"]):
+            for r in batch.to_pylist():
+                h = hashlib.sha256(r.pop("audio")["bytes"])
+                h.update(b"\x1f" + (r["transcript"] or "").encode())
+                refs.append({**r, "content": h.hexdigest(), "shard": str(path), "row": row})
+                row += 1
+    return refs
+
+
+def synthesize_each(synth: Synthesizer, requests: list[SynthRequest]) -> list[np.ndarray | str]:
+    """Waveforms, or an error text per request that fails: a failing batch is retried one request at a time."""
+    try:
+        return list(synth.synthesize(requests))
+    except Exception as e:  # noqa: BLE001 - any model error rejects its item, never the shard
+        if len(requests) == 1:
+            return [f"{type(e).__name__}: {e}"[:500]]
+        return [synthesize_each(synth, [r])[0] for r in requests]
+
+
+@dataclass
+class SpeechModel:
+    """What `load` hands to `process`: the synthesizer and the model name rows record."""
+
+    synth: Synthesizer
+    label: str
+
+
+def _default_synth(cfg: SpeechConfig) -> Synthesizer:
+    from voxemoset.speech.synth import make_synthesizer
+
+    return make_synthesizer(cfg)
+
+
+class SpeechStage:
+    """Captions shard k -> speech shard k: one 16 kHz utterance per caption, references assigned globally."""
+
+    name = "speech"
+    version = "1"
+    uses_gpu = True
+
+    def __init__(self, synth: Callable[[SpeechConfig], Synthesizer] | None = None):
+        self._synth = synth or _default_synth
+
+    def model_id(self, cfg: SpeechConfig) -> dict:
+        """Identity of checkpoint, vocab, architecture and vocoder (missing weights fail here, in one line)."""
+        f5 = locate_f5(cfg.checkpoint, cfg.vocab_file)
+        return {"f5": model_identity(f5.checkpoint), "vocab": model_identity(f5.vocab), "arch": f5.arch,
+                "vocoder": model_identity(locate_vocos(cfg.vocoder))}  # fmt: skip
+
+    def plan(self, config: Config) -> Plan:
+        cfg = config.speech
+        model = self.model_id(cfg)
+        settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in OPERATIONAL}
+        shards = list_shards(stage_dir(config.out, "captions"))
+        if not shards:
+            raise UserError(f"stage speech reads the captions stage, which has no shards under {config.out}: run it")
+        if not list_shards(stage_dir(config.out, "references")):
+            raise UserError(f"stage speech reads the references stage, which has no shards under {config.out}: run it")
+        refs = read_references(config.out)
+        by_id = {r["reference_id"]: r for r in refs}
+        captions = {p: pq.read_table(p, columns=CAPTION_KEYS).to_pylist() for p in shards}
+        every = [c for rows in captions.values() for c in rows]
+        assigned = assign_references(every, refs, cfg.seed, cfg.prefer_intensity, cfg.exclude_intensities)
+        jobs = []
+        for path, rows in captions.items():
+            pairs = {
+                _pair(c["image_id"], c["caption_index"]): assigned[(c["image_id"], c["caption_index"])] for c in rows
+            }
+            used = sorted({r for r in pairs.values() if r})
+            inputs = {"captions": hash_file(path), "assigned": sorted(pairs.items()),
+                      "references": [[r, by_id[r]["content"]] for r in used]}  # fmt: skip
+            info = {r: {k: by_id[r][k] for k in ("corpus", "speaker", "transcript", "shard", "row")} for r in used}
+            work = {"captions": str(path), "assigned": pairs, "references": info}
+            jobs.append(ShardJob(path.stem, job_key(self, settings, model, inputs), work))
+        return Plan(jobs)
+
+    def load(self, config: Config) -> SpeechModel:
+        f5 = locate_f5(config.speech.checkpoint, config.speech.vocab_file)
+        return SpeechModel(self._synth(config.speech), f"{f5.checkpoint.parent.name}/{f5.checkpoint.name}")
+
+    def process(self, job: ShardJob, model: SpeechModel, config: Config) -> ShardOutput:
+        cfg, refs = config.speech, job.inputs["references"]
+        audio = load_reference_audio(refs)
+        rejects, todo = [], []
+        for c in pq.read_table(job.inputs["captions"]).to_pylist():
+            source = c.get("caption_id") or f"{c['image_id']}-c{c['caption_index']}"
+            ref_id = job.inputs["assigned"].get(_pair(c["image_id"], c["caption_index"]))
+            if ref_id is None:
+                detail = f"no {c['split']} reference of emotion {c['emotion']}"
+                rejects.append({"source": source, "reason": "speech_no_reference", "detail": detail})
+            elif isinstance(audio[ref_id], str):
+                rejects.append({"source": source, "reason": "speech_reference_unreadable", "detail": audio[ref_id]})
+            else:
+                seed = derive_tts_seed(cfg.seed, c["image_id"], c["caption_index"])
+                text = refs[ref_id]["transcript"] or ""
+                todo.append((c, source, ref_id, SynthRequest(c["caption"], audio[ref_id], text, seed, cfg.speed)))
+        rows, failures, start = [], [], time.perf_counter()
+        chunk = model_batch(model) * CHUNK_BATCHES
+        for k in range(0, len(todo), chunk):
+            part = todo[k : k + chunk]
+            for (c, source, ref_id, req), wave in zip(
+                part, synthesize_each(model.synth, [p[3] for p in part]), strict=True
+            ):
+                if isinstance(wave, str):
+                    failures.append({"source": source, "reason": "speech_synthesis_failed", "detail": wave})
+                    continue
+                y = np.clip(soxr.resample(wave, SAMPLE_RATE, OUT_RATE), -1.0, 1.0).astype(np.float32)
+                if y.size == 0 or not np.isfinite(y).all():
+                    failures.append({"source": source, "reason": "speech_bad_audio", "detail": "empty or not finite"})
+                    continue
+                rows.append(_row(c, ref_id, refs[ref_id], req, y, model.label, cfg))
+        if not rows and any(not f["detail"].startswith("ValueError") for f in failures):
+            # Bad inputs raise ValueError; anything else failing everywhere is a broken model or device, not the
+            # captions: fail the shard so a rerun retries instead of recording rejects for good.
+            raise RuntimeError(f"speech: every synthesis in {job.name} failed, e.g. {failures[0]['detail']}")
+        seconds = sum(r["duration_s"] for r in rows)
+        wall = time.perf_counter() - start
+        stats = {"utterances": len(rows), "audio_s": round(seconds, 2), "synth_s": round(wall, 2)}
+        rows.sort(key=lambda r: (r["image_id"], r["caption_index"]))
+        return ShardOutput(pa.Table.from_pylist(rows, schema=SCHEMA), rejects + failures, stats)
+
+
+def model_batch(model: SpeechModel) -> int:
+    """The synthesizer's batch size (1 for one without)."""
+    return int(getattr(model.synth, "batch_size", 1))
+
+
+def load_reference_audio(refs: dict[str, dict]) -> dict[str, np.ndarray | str]:
+    """reference_id -> float32 24 kHz samples (or why they could not be read), reading only the rows needed."""
+    wanted: dict[str, dict[int, str]] = defaultdict(dict)
+    for ref_id, info in refs.items():
+        wanted[info["shard"]][info["row"]] = ref_id
+    out: dict[str, np.ndarray | str] = {}
+    for shard, rows in wanted.items():
+        order = sorted(rows)
+        table = pq.read_table(shard, columns=["reference_id", "audio"]).take(order)
+        for row, ref_id, blob in zip(order, table["reference_id"].to_pylist(), table["audio"].to_pylist(), strict=True):
+            if ref_id != rows[row]:
+                out[rows[row]] = "references shard changed since planning"
+                continue
+            try:
+                x, sr = decode_audio_bytes(blob["bytes"])
+            except Exception as e:  # noqa: BLE001 - a bad blob rejects its captions
+                out[ref_id] = f"{type(e).__name__}: {e}"[:500]
+                continue
+            out[ref_id] = x if sr == SAMPLE_RATE else soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
+    return out
+
+
+def _row(c: dict, ref_id: str, ref: dict, req: SynthRequest, y: np.ndarray, label: str, cfg: SpeechConfig) -> dict:
+    uid = utterance_id(c["image_id"], c["caption_index"], ref_id, req.seed)
+    return {
+        "id": uid,
+        **{k: c.get(k) for k in ("image_id", "split", "emotion", "emoset_emotion", "caption_index", "caption")},
+        "n_words": c.get("n_words"),
+        "reference_id": ref_id,
+        "reference_corpus": ref["corpus"],
+        "reference_speaker": ref["speaker"],
+        "reference_text": ref["transcript"],
+        "tts_seed": req.seed,
+        "tts_model": label,
+        "nfe_steps": cfg.nfe_step,
+        "cfg_strength": cfg.cfg_strength,
+        "speed": req.speed,
+        "duration_s": round(len(y) / OUT_RATE, 4),
+        "sample_rate": OUT_RATE,
+        "audio": {"bytes": encode_flac(y, OUT_RATE), "path": f"{uid}.flac"},
+    }
