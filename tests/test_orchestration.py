@@ -85,10 +85,16 @@ def test_deployment_run_through_the_server_api(server, demo, tmp_path):
             assert names == {"voxemoset"}
             r = http.get("/deployments/name/build/voxemoset")
             out = tmp_path / "from-ui"
-            run = http.post(
-                f"/deployments/{r.json()['id']}/create_flow_run",
-                json={"parameters": {"config_path": str(cfg_path), "overrides": {"out": str(out)}}},
-            ).json()
+            # Right after serve() registers, the API can briefly refuse a run: ask again until it takes it.
+            for _ in range(60):
+                run = http.post(
+                    f"/deployments/{r.json()['id']}/create_flow_run",
+                    json={"parameters": {"config_path": str(cfg_path), "overrides": {"out": str(out)}}},
+                ).json()
+                if "id" in run:
+                    break
+                time.sleep(1)
+            assert "id" in run, run
             while True:
                 state = http.get(f"/flow_runs/{run['id']}").json()["state"]
                 if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
