@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -21,6 +22,11 @@ from voxemoset.errors import UserError
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
 from voxemoset.store.runner import ShardJob, StageRunner
+from voxemoset.store.threads import cpu_threads
+
+# The Ray task runner of the running `build`, shared by its stage flows: one local cluster (and one set
+# of warm workers) per build rather than one per stage, which costs seconds each.
+_SHARED_RUNNER: dict[str, Any] = {}
 
 # Models live once per worker process (a thread pool shares one; each Ray worker keeps its own).
 _MODELS: dict[str, Any] = {}
@@ -56,17 +62,41 @@ def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
     return str(runner.dir / f"{job.name}.parquet")
 
 
-def _gpu_options(stage, cfg: Config):
-    """On a Ray cluster with GPUs, a GPU stage's shard tasks ask for them (a cluster without GPUs would
-    leave such tasks pending forever, so there they run on CPUs)."""
-    if getattr(stage, "uses_gpu", False) and cfg.orchestration.task_runner == "ray":
-        import ray
+def _ray_options(stage, cfg: Config):
+    """What a model stage's shard tasks ask Ray for: GPUs where the cluster has them (a cluster without
+    would leave such tasks pending forever), else as many CPUs as the task's torch threads, so Ray does
+    not stack several multi-threaded tasks on one core."""
+    if not getattr(stage, "uses_gpu", False) or cfg.orchestration.task_runner != "ray":
+        return nullcontext()
+    import ray
+    from prefect_ray.context import remote_options
 
-        if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= cfg.orchestration.gpus_per_task:
-            from prefect_ray.context import remote_options
+    if not ray.is_initialized():
+        return nullcontext()
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) >= cfg.orchestration.gpus_per_task:
+        return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
+    threads = cpu_threads(cfg.orchestration.cpu_threads)
+    return remote_options(num_cpus=max(1, min(threads, int(resources.get("CPU", 1)))))
 
-            return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
-    return nullcontext()
+
+@contextmanager
+def _shared_ray_runner(cfg: Config) -> Iterator[None]:
+    if cfg.orchestration.task_runner != "ray" or _SHARED_RUNNER:
+        yield
+        return
+    with make_task_runner(cfg.orchestration) as runner:
+        _SHARED_RUNNER["runner"] = runner
+        try:
+            yield
+        finally:
+            _SHARED_RUNNER.clear()
+
+
+def _task_runner(cfg: Config):
+    if "runner" in _SHARED_RUNNER:
+        return nullcontext(_SHARED_RUNNER["runner"])
+    return make_task_runner(cfg.orchestration)
 
 
 def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
@@ -87,7 +117,7 @@ def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
             task_(name, data, job)
             update_progress_artifact(progress, 100.0 * done / len(todo))
     elif todo:
-        with make_task_runner(cfg.orchestration) as task_runner, _gpu_options(stage, cfg):
+        with _task_runner(cfg) as task_runner, _ray_options(stage, cfg):
             futures = [task_runner.submit(task_, {"stage_name": name, "config_data": data, "job": j}) for j in todo]
             for done, fut in enumerate(futures, 1):
                 fut.result()
@@ -133,10 +163,11 @@ STAGE_FLOWS = {name: _stage_flow(name) for name in BUILD_CHAIN}
 @flow(name="build", log_prints=True)
 def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
     """The whole chain, stage after stage, each reusing finished upstream shards."""
-    load_config(config_path, overrides)  # fail before any stage starts
+    cfg = load_config(config_path, overrides)  # fail before any stage starts
     summaries = {}
-    for name in BUILD_CHAIN:
-        summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
+    with _shared_ray_runner(cfg):
+        for name in BUILD_CHAIN:
+            summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
     create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")
     create_markdown_artifact(_rejects_markdown(summaries), key="build-rejects", description="rejects by reason")
     if "dataset" in summaries:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from voxemoset.errors import UserError
 from voxemoset.gates.config import GatesConfig
 from voxemoset.speech.prep import PrepConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -49,6 +51,12 @@ class OrchestrationConfig(Strict):
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray cluster")
     gpus_per_task: float = Field(1.0, ge=0, description="GPUs a GPU-stage shard task asks Ray for")
     task_retries: int = Field(2, ge=0, description="retries of a shard task after a transient error")
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads of a shard task, the same under every runner so outputs match bit for bit "
+        "(None: all cores); on Ray, model-stage tasks without a GPU ask for this many CPUs",
+    )
 
 
 class CaptionsOpenAIConfig(Strict):
@@ -178,19 +186,16 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_config(data: dict, overrides: dict[str, Any] | None = None, origin: str = "config") -> Config:
-    """Validate config data, after applying dotted-key overrides such as {"images.shard_size": 10}."""
-    data = dict(data or {})
-    for k, v in (overrides or {}).items():
-        _set_dotted(data, k, v)
+def validate(cls: type[M], data: dict, origin: str = "config") -> M:
+    """A config model from data; every mistake becomes one UserError line prefixed by `origin`."""
     try:
-        return Config.model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as e:
         raise UserError(f"{origin}: {_describe(e)}") from None
 
 
-def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate a YAML config; every mistake becomes one clear UserError line."""
+def read_yaml(path: Path | str) -> dict:
+    """The top-level mapping of a YAML config file, or one clear UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
@@ -200,7 +205,20 @@ def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Co
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of config keys at the top level")
-    return parse_config(data, overrides, origin=str(path))
+    return data
+
+
+def parse_config(data: dict, overrides: dict[str, Any] | None = None, origin: str = "config") -> Config:
+    """Validate config data, after applying dotted-key overrides such as {"images.shard_size": 10}."""
+    data = dict(data or {})
+    for k, v in (overrides or {}).items():
+        _set_dotted(data, k, v)
+    return validate(Config, data, origin)
+
+
+def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a YAML config; every mistake becomes one clear UserError line."""
+    return parse_config(read_yaml(path), overrides, origin=str(path))
 
 
 def require_dir(path: Path | None, key: str) -> Path:

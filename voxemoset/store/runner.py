@@ -13,6 +13,7 @@ import pyarrow as pa
 from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parquet
 from voxemoset.store.keys import hash_file, hash_json
+from voxemoset.store.threads import pin_cpu_threads
 
 REJECT_SCHEMA = pa.schema(
     [("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("stage", pa.string())]
@@ -129,6 +130,7 @@ class StageRunner:
 
     def run_job(self, job: ShardJob, model: Any) -> dict:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
+        pin_cpu_threads(getattr(getattr(self.config, "orchestration", None), "cpu_threads", None))
         result = self.stage.process(job, model, self.config)
         write_parquet(self.dir / f"{job.name}.parquet", result.table)
         write_parquet(

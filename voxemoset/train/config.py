@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from voxemoset.config import Strict
-from voxemoset.errors import UserError
+from voxemoset.config import Strict, read_yaml, validate
 
 SD15_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 WHISPER_ID = "openai/whisper-large-v3"
@@ -115,22 +113,6 @@ class EvalConfig(Strict):
 C = TypeVar("C", TrainConfig, EvalConfig)
 
 
-def _describe(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg'].lower()}" for e in err.errors())
-
-
 def load_yaml(path: Path | str, cls: type[C]) -> C:
     """Read and validate a YAML config; every mistake becomes one UserError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of config keys at the top level")
-    try:
-        return cls.model_validate(data)
-    except ValidationError as e:
-        raise UserError(f"{path}: {_describe(e)}") from None
+    return validate(cls, read_yaml(path), origin=str(path))

@@ -48,8 +48,13 @@ VOCOS_CONFIG = {
 }
 
 
-def write_f5tts(out_dir: Path, seed: int = 0) -> Path:
-    """Write `model.safetensors` (EMA layout), `vocab.txt` and `model.yaml` (F5 config schema) to `out_dir`."""
+def write_f5tts(out_dir: Path, seed: int = 0, fill_zero_init: bool = True) -> Path:
+    """Write `model.safetensors` (EMA layout), `vocab.txt` and `model.yaml` (F5 config schema) to `out_dir`.
+
+    fill_zero_init: F5 zero-initialises its output projections (adaLN-zero), so an untrained DiT returns
+    its input noise unchanged; filling them with small noise makes the DiT shape the audio, as trained
+    weights do, so batching and masking bugs show in the output.
+    """
     from importlib.resources import files
 
     import torch
@@ -75,6 +80,10 @@ def write_f5tts(out_dir: Path, seed: int = 0) -> Path:
     # The released F5TTS_v1_Base/model_1250000.safetensors holds the EMA weights under `ema_model.`;
     # load_checkpoint(use_ema=True), the default, strips that prefix.
     state = {f"ema_model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    if fill_zero_init:
+        g = torch.Generator().manual_seed(seed + 1)
+        state = {k: (torch.randn(v.shape, generator=g) * 0.02 if v.is_floating_point() and not v.any() else v)
+                 for k, v in state.items()}  # fmt: skip
     save_file(state, out_dir / CKPT_NAME, metadata={"format": "pt"})
 
     config = {
