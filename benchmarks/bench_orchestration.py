@@ -14,12 +14,30 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.prefect_server, the same server the tests start
 
 from tests.prefect_server import prefect_env, prefect_server  # noqa: E402
+
+
+def _flow_run_seconds(since: datetime) -> dict[str, float]:
+    """Seconds each stage flow run (and the report flow run) of the build took, from the server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        after = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
+        runs = client.read_flow_runs(flow_run_filter=after, sort=FlowRunSort.START_TIME_ASC, limit=200)
+        names = {f: client.read_flow(f).name for f in {r.flow_id for r in runs}}
+    return {
+        names[r.flow_id].removeprefix("stage-"): (r.end_time - r.start_time).total_seconds()
+        for r in runs
+        if names[r.flow_id] != "build" and r.end_time
+    }
 
 
 def main() -> None:
@@ -40,15 +58,22 @@ def main() -> None:
 
             cfg = load_config(cfg_path, {"out": str(tmp / "warm")})
             build(str(cfg_path), {"out": str(tmp / "warm")})  # imports and client set-up, not counted
+            direct_stages = {}
             t0 = time.perf_counter()
             cfg = load_config(cfg_path, {"out": str(tmp / "direct")})
             for name in BUILD_CHAIN:
+                t = time.perf_counter()
                 run_stage(get_stage(name), cfg, cfg.out)
+                direct_stages[name] = time.perf_counter() - t
+            t = time.perf_counter()
             write_report(cfg.out)  # the build flow ends with the report too
+            direct_stages["report"] = time.perf_counter() - t
             direct_s = time.perf_counter() - t0
+            started = datetime.now(UTC)
             t0 = time.perf_counter()
             build(str(cfg_path), {"out": str(tmp / "prefect-run")})
             prefect_s = time.perf_counter() - t0
+            flow_stages = _flow_run_seconds(started)
         same = build_digest(tmp / "direct") == build_digest(tmp / "prefect-run")
     result = {
         "stages": list(BUILD_CHAIN) + ["report"],
@@ -57,6 +82,11 @@ def main() -> None:
         "direct_s": round(direct_s, 3),
         "prefect_s": round(prefect_s, 3),
         "overhead_ratio": round(prefect_s / direct_s, 2),
+        # Per stage: direct call vs its flow run (start to end, as the Prefect server recorded it).
+        "per_stage_s": {
+            name: {"direct": round(direct_stages[name], 2), "flow": round(flow_stages.get(name, float("nan")), 2)}
+            for name in direct_stages
+        },
         "same_dataset": same,
     }
     out = REPO / "benchmarks" / "results" / "orchestration.json"

@@ -111,3 +111,27 @@ def test_bad_clips_are_rejected_with_reason(signal, reason):
     with pytest.raises(AudioReject) as e:
         prepare_reference(signal, 16000, PrepConfig())
     assert e.value.reason == reason
+
+
+def test_shard_threads_share_one_whisper_load(built):
+    """Two MEAD shards in two task threads reach Whisper at once: it is loaded once, without a race
+    (concurrent `from_pretrained` calls break each other: "Cannot copy out of meta tensor")."""
+    import threading
+
+    cfg = built[0]
+    clip = np.zeros(16000, dtype=np.float32)
+    for _ in range(4):  # unguarded, most rounds failed
+        shared, errors, texts = ReferencesStage().load(cfg), [], []
+
+        def use(model=shared, errors=errors, texts=texts):
+            try:
+                texts.append(model.transcribe([clip]))
+            except Exception as e:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=use) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and len(texts) == 2 and texts[0] == texts[1]

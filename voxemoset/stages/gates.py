@@ -7,6 +7,7 @@ Every round of attempts of a shard is persisted as it finishes under
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,17 +36,20 @@ class _Models:
     def __init__(self, config: Config, gate_models: GateModels, synth_factory: Callable[[], Any]):
         self.config, self.gate, self._synth_factory = config, gate_models, synth_factory
         self._synth, self._refs = None, None
+        self._lock = threading.Lock()  # shard tasks in threads share this: load each thing once
 
     def synth(self):
-        if self._synth is None:
-            self._synth = self._synth_factory()
+        with self._lock:
+            if self._synth is None:
+                self._synth = self._synth_factory()
         return self._synth
 
     def references(self) -> list[dict]:
-        if self._refs is None:
-            cols = ["reference_id", "corpus", "speaker", "split", "emotion", "transcript", "audio"]
-            folder = stage_dir(self.config.out, "references")
-            self._refs = [r for p in list_shards(folder) for r in pq.read_table(p, columns=cols).to_pylist()]
+        with self._lock:
+            if self._refs is None:
+                cols = ["reference_id", "corpus", "speaker", "split", "emotion", "transcript", "audio"]
+                folder = stage_dir(self.config.out, "references")
+                self._refs = [r for p in list_shards(folder) for r in pq.read_table(p, columns=cols).to_pylist()]
         return self._refs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +55,25 @@ def _scanner(corpus: str):
 
 
 class _LazyTranscriber:
-    """Loads Whisper on first use, so shards without MEAD clips never load it."""
+    """Loads Whisper on first use, so shards without MEAD clips never load it.
+
+    Shard tasks share one instance across threads: the lock makes the first two MEAD shards load it
+    once, not twice at the same time (two concurrent `from_pretrained` calls break each other's
+    meta-device initialisation: "Cannot copy out of meta tensor").
+    """
 
     def __init__(self, cfg):
-        self.cfg, self._model = cfg, None
+        self.cfg, self._model, self._lock = cfg, None, threading.Lock()
 
     def transcribe(self, clips: list[np.ndarray]) -> list[str]:
-        if self._model is None:
-            from voxemoset.models.whisper_asr import WhisperTranscriber
+        with self._lock:
+            if self._model is None:
+                from voxemoset.models.whisper_asr import WhisperTranscriber
 
-            c = self.cfg
-            self._model = WhisperTranscriber(
-                c.whisper_model, c.whisper_device, c.whisper_dtype, c.whisper_batch_size, c.whisper_max_new_tokens
-            )
+                c = self.cfg
+                self._model = WhisperTranscriber(
+                    c.whisper_model, c.whisper_device, c.whisper_dtype, c.whisper_batch_size, c.whisper_max_new_tokens
+                )
         return self._model.transcribe(clips)
 
 
