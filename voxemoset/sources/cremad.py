@@ -12,11 +12,13 @@ from voxemoset.errors import UserError
 from voxemoset.sources.base import Problem, Scan
 from voxemoset.sources.clips import CREMAD_INTENSITY, Clip
 from voxemoset.sources.emobox import (
+    add_clip,
     load_sentences,
     load_split,
     manifest_file,
     parse_cremad_name,
     report_missing_files,
+    visible_files,
 )
 
 NOT_IN_SPLIT = "cremad_not_in_split"
@@ -57,9 +59,7 @@ def scan_cremad(root: Path) -> Scan[Clip]:
     split, sexes, texts = load_split("cremad"), load_sexes(), load_sentences()["cremad"]
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
-    for path in sorted(audio.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # .DS_Store and the like
+    for path in visible_files(audio):
         try:
             actor, sentence, emotion, level = parse_cremad_name(path)
         except ValueError as exc:
@@ -76,24 +76,17 @@ def scan_cremad(root: Path) -> Scan[Clip]:
         if emotion not in CREMAD_TO_EMOTION or level not in CREMAD_INTENSITY or sentence not in texts:
             scan.problems.append(Problem(str(path), BAD_NAME, "unknown emotion, level or sentence code"))
             continue
-        entry = split.get(key)
-        if entry is None:
-            scan.problems.append(Problem(str(path), NOT_IN_SPLIT, f"{key} is in neither EmoBox fold-1 split"))
-            continue
-        scan.items.append(
-            Clip(
-                key=key,
-                corpus="cremad",
-                path=str(path),
-                speaker=f"cremad-{actor}",
-                sex=sexes.get(actor, "unknown"),
-                emotion=CREMAD_TO_EMOTION[emotion],
-                source_emotion=emotion,
-                intensity=CREMAD_INTENSITY[level],
-                sentence=sentence,
-                transcript=texts[sentence],
-                split=entry.split,
-            )
-        )
+        clip = {
+            "key": key,
+            "corpus": "cremad",
+            "speaker": f"cremad-{actor}",
+            "sex": sexes.get(actor, "unknown"),
+            "emotion": CREMAD_TO_EMOTION[emotion],
+            "source_emotion": emotion,
+            "intensity": CREMAD_INTENSITY[level],
+            "sentence": sentence,
+            "transcript": texts[sentence],
+        }
+        add_clip(scan, split, path, clip)
     report_missing_files(scan, "cremad", root, seen, _wanted)
     return scan

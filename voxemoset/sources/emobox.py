@@ -12,6 +12,7 @@ from pathlib import Path, PurePath
 
 from voxemoset.resources import manifests_dir
 from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.clips import Clip
 
 CORPORA: tuple[str, ...] = ("cremad", "ravdess", "mead")
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -141,6 +142,25 @@ def native_path(root: Path, corpus: str, key: str) -> Path:
 def load_sentences() -> dict[str, dict[str, str]]:
     """Sentence texts by corpus and code: `{"cremad": {"DFA": ...}, "ravdess": {"01": ...}}`."""
     return json.loads(manifest_file("sentences.json").read_text(encoding="utf-8"))
+
+
+def visible_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """Files under `folder`, sorted, without hidden ones (.DS_Store and the like)."""
+    found = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in found if not p.name.startswith(".") and p.is_file())
+
+
+def add_clip(scan: Scan, split: dict[str, SplitEntry], path: Path, clip: dict) -> None:
+    """Add the clip with its EmoBox fold-1 split, or a `<corpus>_not_in_split` problem when EmoBox lacks it.
+
+    `clip` holds every `Clip` field but `path` and `split`.
+    """
+    entry = split.get(clip["key"])
+    if entry is None:
+        reason = f"{clip['corpus']}_not_in_split"
+        scan.problems.append(Problem(str(path), reason, f"{clip['key']} is in neither EmoBox fold-1 split"))
+        return
+    scan.items.append(Clip(**clip, path=str(path), split=entry.split))
 
 
 def report_missing_files(scan: Scan, corpus: str, root: Path, seen: set[str], wanted: Callable[[str], bool]) -> None:

@@ -9,7 +9,7 @@ from voxemoset.emotions import MEAD_TO_EMOTION
 from voxemoset.errors import UserError
 from voxemoset.sources.base import Problem, Scan
 from voxemoset.sources.clips import Clip
-from voxemoset.sources.emobox import load_split, parse_mead_path, report_missing_files
+from voxemoset.sources.emobox import add_clip, load_split, parse_mead_path, report_missing_files, visible_files
 
 NOT_IN_SPLIT = "mead_not_in_split"
 BAD_NAME = "mead_bad_name"
@@ -52,9 +52,7 @@ def scan_mead(root: Path) -> Scan[Clip]:
             # MEAD ships audio.tar per speaker; its clips then also show up as missing manifest files.
             scan.problems.append(Problem(str(speaker_dir), AUDIO_NOT_EXTRACTED, "unpack audio.tar here"))
             continue
-        for path in sorted(audio.rglob("*")):
-            if path.name.startswith(".") or not path.is_file():
-                continue
+        for path in visible_files(audio, recursive=True):
             try:
                 speaker, emotion, level, number = parse_mead_path(path.relative_to(root))
             except ValueError as exc:
@@ -68,24 +66,17 @@ def scan_mead(root: Path) -> Scan[Clip]:
             if emotion not in MEAD_TO_EMOTION:
                 scan.problems.append(Problem(str(path), BAD_NAME, f"unknown emotion folder {emotion!r}"))
                 continue
-            entry = split.get(key)
-            if entry is None:
-                scan.problems.append(Problem(str(path), NOT_IN_SPLIT, f"{key} is in neither EmoBox fold-1 split"))
-                continue
-            scan.items.append(
-                Clip(
-                    key=key,
-                    corpus="mead",
-                    path=str(path),
-                    speaker=f"mead-{speaker}",
-                    sex=sex_of_speaker(speaker),
-                    emotion=MEAD_TO_EMOTION[emotion],
-                    source_emotion=emotion,
-                    intensity=f"level_{level}",
-                    sentence=None,
-                    transcript=None,
-                    split=entry.split,
-                )
-            )
+            clip = {
+                "key": key,
+                "corpus": "mead",
+                "speaker": f"mead-{speaker}",
+                "sex": sex_of_speaker(speaker),
+                "emotion": MEAD_TO_EMOTION[emotion],
+                "source_emotion": emotion,
+                "intensity": f"level_{level}",
+                "sentence": None,
+                "transcript": None,
+            }
+            add_clip(scan, split, path, clip)
     report_missing_files(scan, "mead", root, seen, _wanted)
     return scan

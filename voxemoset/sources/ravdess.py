@@ -9,7 +9,14 @@ from voxemoset.emotions import RAVDESS_TO_EMOTION
 from voxemoset.errors import UserError
 from voxemoset.sources.base import Problem, Scan
 from voxemoset.sources.clips import RAVDESS_EMOTION_NAMES, RAVDESS_INTENSITY, Clip
-from voxemoset.sources.emobox import load_sentences, load_split, parse_ravdess_name, report_missing_files
+from voxemoset.sources.emobox import (
+    add_clip,
+    load_sentences,
+    load_split,
+    parse_ravdess_name,
+    report_missing_files,
+    visible_files,
+)
 
 NOT_IN_SPLIT = "ravdess_not_in_split"
 BAD_NAME = "ravdess_bad_name"
@@ -49,9 +56,7 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
     for actor_dir in sorted(p for p in base.iterdir() if _ACTOR_DIR.match(p.name) and p.is_dir()):
-        for path in sorted(actor_dir.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue
+        for path in visible_files(actor_dir):
             if path.suffix.lower() in (".mp4", ".avi"):
                 scan.filter_out(NOT_AUDIO_SPEECH)  # RAVDESS video files, if the zips were merged
                 continue
@@ -74,24 +79,17 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
             if level not in RAVDESS_INTENSITY or statement not in texts:
                 scan.problems.append(Problem(str(path), BAD_NAME, "unknown intensity or statement code"))
                 continue
-            entry = split.get(key)
-            if entry is None:
-                scan.problems.append(Problem(str(path), NOT_IN_SPLIT, f"{key} is in neither EmoBox fold-1 split"))
-                continue
-            scan.items.append(
-                Clip(
-                    key=key,
-                    corpus="ravdess",
-                    path=str(path),
-                    speaker=f"ravdess-{actor}",
-                    sex=sex_of_actor(actor),
-                    emotion=RAVDESS_TO_EMOTION[emo],
-                    source_emotion=RAVDESS_EMOTION_NAMES[emo],
-                    intensity=RAVDESS_INTENSITY[level],
-                    sentence=statement,
-                    transcript=texts[statement],
-                    split=entry.split,
-                )
-            )
+            clip = {
+                "key": key,
+                "corpus": "ravdess",
+                "speaker": f"ravdess-{actor}",
+                "sex": sex_of_actor(actor),
+                "emotion": RAVDESS_TO_EMOTION[emo],
+                "source_emotion": RAVDESS_EMOTION_NAMES[emo],
+                "intensity": RAVDESS_INTENSITY[level],
+                "sentence": statement,
+                "transcript": texts[statement],
+            }
+            add_clip(scan, split, path, clip)
     report_missing_files(scan, "ravdess", base, seen, _wanted)
     return scan

@@ -26,16 +26,21 @@ from voxemoset.models.resolve import model_label
 from voxemoset.store.keys import model_identity
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, upstream_jobs
 
+# What identifies a caption and travels with it downstream (speech rows, gate rows, published rows).
+CAPTION_FIELDS = [
+    ("image_id", pa.string()),
+    ("split", pa.string()),
+    ("emotion", pa.string()),
+    ("emoset_emotion", pa.string()),
+    ("caption_index", pa.int8()),
+    ("caption", pa.string()),
+    ("n_words", pa.int32()),
+]
+CAPTION_COLUMNS = tuple(name for name, _ in CAPTION_FIELDS)
 SCHEMA = pa.schema(
     [
         ("caption_id", pa.string()),
-        ("image_id", pa.string()),
-        ("split", pa.string()),
-        ("emotion", pa.string()),
-        ("emoset_emotion", pa.string()),
-        ("caption_index", pa.int8()),
-        ("caption", pa.string()),
-        ("n_words", pa.int32()),
+        *CAPTION_FIELDS,
         ("caption_attempts", pa.int32()),
         ("caption_seed", pa.int64()),
         ("caption_model", pa.string()),

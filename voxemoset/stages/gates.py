@@ -20,11 +20,12 @@ import soxr
 from voxemoset.config import Config
 from voxemoset.gates.loop import GateModels, best_attempt, judge, retry_reference, retry_seed
 from voxemoset.speech.prep import decode_audio_bytes, encode_flac
+from voxemoset.stages.captions import CAPTION_COLUMNS
 from voxemoset.store.atomic import write_parquet
 from voxemoset.store.keys import model_identity
 from voxemoset.store.runner import ShardJob, ShardOutput, list_shards, stage_dir, upstream_jobs
 
-CARRY = ("id", "image_id", "split", "emotion", "emoset_emotion", "caption_index", "caption", "n_words", "speed")
+CARRY = ("id", *CAPTION_COLUMNS, "speed")
 ATTEMPT_FIELDS = ("attempt", "tts_seed", "reference_id", "reference_corpus", "reference_speaker", "reference_text")
 SCORES = ("emo_pred", "emo_conf", "emo_target_conf", "emo_scores", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
           "dnsmos_p808", "asr_text", "wer", "signal", "fail_reason", "passed")  # fmt: skip

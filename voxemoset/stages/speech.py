@@ -19,6 +19,7 @@ from voxemoset.errors import UserError
 from voxemoset.speech.assign import assign_references
 from voxemoset.speech.prep import decode_audio_bytes, encode_flac
 from voxemoset.speech.synth import SAMPLE_RATE, Synthesizer, SynthRequest, locate_f5, locate_vocos
+from voxemoset.stages.captions import CAPTION_COLUMNS, CAPTION_FIELDS
 from voxemoset.store.keys import hash_file, model_identity
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir
 
@@ -26,13 +27,7 @@ OUT_RATE = 16000
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
-        ("image_id", pa.string()),
-        ("split", pa.string()),
-        ("emotion", pa.string()),
-        ("emoset_emotion", pa.string()),
-        ("caption_index", pa.int8()),
-        ("caption", pa.string()),
-        ("n_words", pa.int32()),
+        *CAPTION_FIELDS,
         ("reference_id", pa.string()),
         ("reference_corpus", pa.string()),
         ("reference_speaker", pa.string()),
@@ -229,8 +224,7 @@ def _row(c: dict, ref_id: str, ref: dict, req: SynthRequest, y: np.ndarray, labe
     uid = utterance_id(c["image_id"], c["caption_index"], ref_id, req.seed)
     return {
         "id": uid,
-        **{k: c.get(k) for k in ("image_id", "split", "emotion", "emoset_emotion", "caption_index", "caption")},
-        "n_words": c.get("n_words"),
+        **{k: c.get(k) for k in CAPTION_COLUMNS},
         "reference_id": ref_id,
         "reference_corpus": ref["corpus"],
         "reference_speaker": ref["speaker"],
