@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import free_port, stop, wait_until_healthy
 
 
 def prefect_env(home: Path, api_url: str | None = None) -> dict:
@@ -42,21 +34,8 @@ def prefect_server(home: Path, timeout: float = 120):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_healthy(f"{api}/health", proc, timeout, home / "server.log")
         yield api
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        stop(proc, 20, group=True)
         log.close()

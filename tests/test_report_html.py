@@ -10,6 +10,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from tests.processes import stop
 from tests.test_dataset import make_config, write_upstream
 from voxemoset.report import write_report
 from voxemoset.stages.dataset import DatasetStage
@@ -112,11 +113,7 @@ def chromium(tmp_path_factory):
         assert port_file.is_file(), "chromium did not open its DevTools port"
         yield int(port_file.read_text().split()[0])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 10)
 
 
 def _page(port: int) -> Page:

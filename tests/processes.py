@@ -1,0 +1,49 @@
+"""Servers the tests start as real processes (Prefect, vLLM, Chromium): a free port, readiness, shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Poll `url` until it answers 200; fail with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up: {log.read_text()[-4000:]}")
+        time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen, timeout: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after `timeout` s; group=True signals its whole session."""
+
+    def send(sig: int) -> None:
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait()
