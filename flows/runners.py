@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from voxemoset.config import OrchestrationConfig
@@ -22,6 +26,44 @@ def _api_url(local: bool) -> str | None:
     return server.api_url if server.running else None
 
 
+@contextmanager
+def _loopback_node() -> Iterator[None]:
+    """While a local Ray cluster starts, its node address is 127.0.0.1, so every server binds to loopback only.
+
+    ray.init turns a `_node_ip_address` of 127.0.0.1 into this host's network address unless Ray considers
+    clusters disabled (its macOS/Windows default, ray_constants.ENABLE_RAY_CLUSTER); then GCS, raylet, object
+    manager, workers and agents bind to the node address or localhost instead of 0.0.0.0. The flag is only read
+    while the driver picks that address: the processes started get `--node-ip-address=127.0.0.1` on their
+    command lines, and connecting to a remote cluster later is unaffected.
+    """
+    import ray
+
+    # An attribute, not `import ray._private.ray_constants`: prefect_ray imports ray lazily (LazyLoader), and
+    # importing a submodule of the not-yet-loaded package leaves ray._private without its submodules.
+    ray_constants = ray._private.ray_constants
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
+
+
+@cache
+def _loopback_runner_class() -> type:
+    """RayTaskRunner whose local cluster binds to loopback (a class made once; prefect_ray imports Ray)."""
+    from prefect_ray import RayTaskRunner
+
+    class LoopbackRayTaskRunner(RayTaskRunner):
+        """A local Ray cluster that listens on 127.0.0.1 only: nothing else on the network can reach it."""
+
+        def __enter__(self):
+            with _loopback_node():
+                return super().__enter__()
+
+    return LoopbackRayTaskRunner
+
+
 def make_task_runner(cfg: OrchestrationConfig):
     """A fresh task runner for one flow run."""
     if cfg.task_runner == "ray":
@@ -34,5 +76,8 @@ def make_task_runner(cfg: OrchestrationConfig):
         # server of its own (seconds per worker) and its task runs would not show in this flow run.
         if url := _api_url(local=cfg.ray_address is None):
             init["runtime_env"] = {"env_vars": {"PREFECT_API_URL": url}}
+        if cfg.ray_address is None:
+            init["_node_ip_address"] = "127.0.0.1"
+            return _loopback_runner_class()(init_kwargs=init)
         return RayTaskRunner(address=cfg.ray_address, init_kwargs=init)
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)

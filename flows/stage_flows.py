@@ -17,10 +17,11 @@ from prefect.artifacts import (
 from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.runners import make_task_runner
+from flows.transient import is_transient
 from voxemoset.config import Config, load_config, parse_config
-from voxemoset.errors import UserError
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
+from voxemoset.store.lock import out_lock
 from voxemoset.store.runner import ShardJob, StageRunner
 from voxemoset.store.threads import cpu_threads
 
@@ -42,14 +43,10 @@ def _model_for(stage, cfg: Config) -> Any:
 
 
 def _retry_transient(task, task_run, state) -> bool:
-    """Retry what may pass (I/O, a flaky endpoint), never a user mistake."""
-    try:
-        state.result()
-    except UserError:
-        return False
-    except Exception:  # noqa: BLE001 - anything else may be transient
-        return True
-    return False
+    """Retry only what may pass on its own (network, timeout, busy file, CUDA OOM): a permission error or
+    corrupt weights would fail again, after reloading the model each time."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, BaseException) and is_transient(exc)
 
 
 @task(cache_policy=NO_CACHE, retry_condition_fn=_retry_transient, retry_delay_seconds=2)
@@ -147,17 +144,53 @@ def _rejects_markdown(summaries: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _stage_flow(name: str):
-    @flow(name=f"stage-{name}", log_prints=True)
-    def one_stage(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
-        cfg = load_config(config_path, overrides)
+def _run_stage_flow(name: str, config_path: str, overrides: dict[str, Any] | None, force: bool) -> dict:
+    cfg = load_config(config_path, overrides)
+    with out_lock(cfg.out):  # re-entered when a build holds it; refused when another process does
         return execute_stage(name, cfg, force)
 
-    one_stage.__doc__ = f"Rebuild the `{name}` stage from its upstream shards."
-    return one_stage
+
+# One module-level flow per stage: a served deployment imports its flow by entrypoint (module:qualname),
+# which a flow made inside a function (`<locals>` in its qualname) cannot be.
+@flow(name="stage-images", log_prints=True)
+def stage_images(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `images` stage from its sources."""
+    return _run_stage_flow("images", config_path, overrides, force)
 
 
-STAGE_FLOWS = {name: _stage_flow(name) for name in BUILD_CHAIN}
+@flow(name="stage-captions", log_prints=True)
+def stage_captions(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `captions` stage from its upstream shards."""
+    return _run_stage_flow("captions", config_path, overrides, force)
+
+
+@flow(name="stage-references", log_prints=True)
+def stage_references(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `references` stage from its upstream shards."""
+    return _run_stage_flow("references", config_path, overrides, force)
+
+
+@flow(name="stage-speech", log_prints=True)
+def stage_speech(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `speech` stage from its upstream shards."""
+    return _run_stage_flow("speech", config_path, overrides, force)
+
+
+@flow(name="stage-gates", log_prints=True)
+def stage_gates(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `gates` stage from its upstream shards."""
+    return _run_stage_flow("gates", config_path, overrides, force)
+
+
+@flow(name="stage-dataset", log_prints=True)
+def stage_dataset(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Rebuild the `dataset` stage from its upstream shards."""
+    return _run_stage_flow("dataset", config_path, overrides, force)
+
+
+STAGE_FLOWS = {f.name.removeprefix("stage-"): f for f in (stage_images, stage_captions, stage_references,
+                                                          stage_speech, stage_gates, stage_dataset)}  # fmt: skip
+assert tuple(STAGE_FLOWS) == BUILD_CHAIN, "one stage flow per stage of the chain, in its order"
 
 
 @flow(name="build", log_prints=True)
@@ -165,7 +198,7 @@ def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool
     """The whole chain, stage after stage, each reusing finished upstream shards."""
     cfg = load_config(config_path, overrides)  # fail before any stage starts
     summaries = {}
-    with _shared_ray_runner(cfg):
+    with out_lock(cfg.out), _shared_ray_runner(cfg):
         for name in BUILD_CHAIN:
             summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
     create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")

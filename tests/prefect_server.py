@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,3 +40,20 @@ def prefect_server(home: Path, timeout: float = 120):
     finally:
         stop(proc, 20, group=True)
         log.close()
+
+
+def run_deployment(http, flow: str, params: dict, deadline: float) -> dict:
+    """Run deployment `<flow>/voxemoset` through the API as the UI's Run button does; its final state."""
+    dep = http.get(f"/deployments/name/{flow}/voxemoset").json()
+    # Right after serve() registers, the API can briefly refuse a run: ask again until it takes it.
+    for _ in range(60):
+        run = http.post(f"/deployments/{dep['id']}/create_flow_run", json={"parameters": params}).json()
+        if "id" in run:
+            break
+        time.sleep(1)
+    assert "id" in run, run
+    final = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+    while (state := http.get(f"/flow_runs/{run['id']}").json()["state"])["type"] not in final:
+        assert time.monotonic() < deadline, f"{flow} did not finish"
+        time.sleep(0.5)
+    return {**state, "flow_run_id": run["id"]}

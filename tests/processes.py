@@ -47,3 +47,31 @@ def stop(proc: subprocess.Popen, timeout: float, group: bool = False) -> None:
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         proc.wait()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc: no psutil needed)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def is_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie nobody reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def listening(port: int) -> bool:
+    """True if something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -120,7 +120,7 @@ def test_mead_clips_are_stereo_m4a_and_load_as_mono(scans):
     clips = scans["mead"].items
     assert all(c.transcript is None and c.sentence is None and c.intensity.startswith("level_") for c in clips)
     assert all(c.sex == ("male" if c.speaker.startswith("mead-M") else "female") for c in clips)
-    # the 44.1 kHz clip and one clip per emotion: each m4a costs an ffprobe plus an ffmpeg decode
+    # the 44.1 kHz clip and one clip per emotion: each m4a costs an ffmpeg decode
     sample = [c for c in clips if c.key == "mead-W015-angry-level-2-014"]
     sample += [next(c for c in clips if c.emotion == e and c not in sample) for e in EMOTIONS]
     rates = {}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from voxemoset.errors import UserError
+from voxemoset.errors import UserError, describe
 
 app = typer.Typer(
     help="Build VoxEmoset: emotional spoken descriptions paired with emotional images.",
@@ -19,6 +21,18 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console(soft_wrap=True)
+_options = {"debug": False}
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show tracebacks (and Prefect's failure logs) on errors")
+    ] = False,
+) -> None:
+    """Build VoxEmoset: emotional spoken descriptions paired with emotional images."""
+    _options["debug"] = debug
+
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")]
@@ -66,10 +80,12 @@ def stage(
     else:
         if name not in BUILD_CHAIN:
             raise UserError(f"stage {name!r} has no flow yet")
+        from flows.session import cli_flow_run
         from flows.stage_flows import STAGE_FLOWS
 
         stage_obj.plan(cfg)  # a user mistake (missing source, upstream not built) fails here, in one line
-        summary = STAGE_FLOWS[name](str(config), _overrides(out_dir), force)
+        with cli_flow_run(debug=_options["debug"]):
+            summary = STAGE_FLOWS[name](str(config), _overrides(out_dir), force)
     out.print(
         f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
         f"{summary['computed']} shards computed, {summary['skipped']} skipped"
@@ -84,12 +100,14 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="recompute every shard of every stage")] = False,
 ) -> None:
     """Run the whole chain as a Prefect flow run."""
+    from flows.session import cli_flow_run
     from flows.stage_flows import build as build_flow
     from voxemoset.stages import BUILD_CHAIN, get_stage
 
     cfg = _load(config, out_dir)
     get_stage(BUILD_CHAIN[0]).plan(cfg)  # missing sources fail here, in one line, before Prefect starts
-    summaries = build_flow(str(config), _overrides(out_dir), force)
+    with cli_flow_run(debug=_options["debug"]):
+        summaries = build_flow(str(config), _overrides(out_dir), force)
     for name, s in summaries.items():
         out.print(f"[bold]{name}[/]: {s['rows']} rows, {sum(s['rejects'].values())} rejects")
     out.print(f"output: {cfg.out}")
@@ -201,15 +219,19 @@ def evaluate(config: ConfigOpt) -> None:
 
 
 def main() -> None:
-    """Console entry point: user mistakes become one red line and exit code 1, never a traceback."""
+    """Console entry point: any failure ends in one `error:` line (the last) and exit code 1; tracebacks only
+    with --debug. Commands stop what they started (a temporary Prefect server) before this line is printed."""
     try:
         app()
-    except UserError as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
-        sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the one place every failure becomes a line
+        if _options["debug"]:
+            traceback.print_exception(e)
+        sys.stdout.flush()
+        err.print(Text.assemble(("error:", "red"), " ", describe(e)), soft_wrap=True, highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

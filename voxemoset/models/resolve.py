@@ -31,3 +31,17 @@ def resolve_checkpoint(model: str, role: str, default_id: str, marker: str = "co
 def model_label(model: str) -> str:
     """What rows record as the model: the Hub id, or a local folder's name (no machine paths)."""
     return Path(model).name if looks_like_path(model) else model
+
+
+def redownload_command(path: Path, default_id: str) -> str:
+    """How to fetch a checkpoint folder again: a Hub-cache snapshot by its repo id, any other folder by --local-dir."""
+    path = Path(path)
+    cache_dir = path.parent.parent.name  # <cache>/models--org--name/snapshots/<revision>
+    if path.parent.name == "snapshots" and cache_dir.startswith("models--"):
+        return f"hf download {cache_dir.removeprefix('models--').replace('--', '/')} --force-download"
+    return f"hf download {default_id} --local-dir {path}"
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The checkpoint files of a transformers folder (safetensors shards, or pytorch_model*.bin)."""
+    return sorted(Path(path).glob("*.safetensors")) or sorted(Path(path).glob("pytorch_model*.bin"))

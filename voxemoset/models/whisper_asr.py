@@ -6,7 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
-from voxemoset.models.resolve import resolve_checkpoint
+from voxemoset.models.resolve import redownload_command, resolve_checkpoint, weight_files
+from voxemoset.models.safe_load import check_hf_folder, corrupt_weights_named
 
 DEFAULT_WHISPER = "openai/whisper-large-v3-turbo"
 
@@ -37,10 +38,16 @@ class WhisperTranscriber:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
 
-        path = resolve_checkpoint(model, "Whisper (transcripts / intelligibility)", DEFAULT_WHISPER)
-        self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True)
+        role = "Whisper (transcripts / intelligibility)"
+        path = resolve_checkpoint(model, role, DEFAULT_WHISPER)
+        check_hf_folder(path, "whisper", role)
+        # trust_remote_code=False: built-in Whisper code only, whatever the folder's JSON says.
+        self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         self.dtype = getattr(torch, dtype)
-        self.model = WhisperForConditionalGeneration.from_pretrained(path, local_files_only=True, dtype=self.dtype)
+        with corrupt_weights_named(weight_files(path), role, redownload_command(path, DEFAULT_WHISPER)):
+            self.model = WhisperForConditionalGeneration.from_pretrained(
+                path, local_files_only=True, dtype=self.dtype, trust_remote_code=False
+            )
         self.model.to(device).eval()
         self.device, self.batch_size = device, batch_size
         self.max_new_tokens, self.language = max_new_tokens, language

@@ -13,6 +13,7 @@ from voxemoset.dataset.features import COLUMNS, MEDIA_COLUMNS
 from voxemoset.dataset.shards import list_dataset_shards
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
+from voxemoset.store.manifest import read_manifest
 from voxemoset.store.runner import list_shards, stage_dir
 
 DEFAULT_WORDS_BAND = (8, 15)
@@ -130,7 +131,6 @@ def compute(out: Path) -> dict:
     df = load_rows(out)
     band = words_band(out)
     speakers = df.groupby(["reference_corpus", "reference_speaker"], dropna=False).size().sort_values(ascending=False)
-    manifest = out / "manifest.json"
     return {
         "table1": _by_split(df, table1),
         "per_emotion": _by_split(df, lambda g: _counts(g["emotion"])),
@@ -147,7 +147,7 @@ def compute(out: Path) -> dict:
         "dnsmos": {c: _histogram(df[c]) for c in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")},
         "confusion": confusion(out, df),
         "rejects": read_rejects(out),
-        "manifest": json.loads(manifest.read_text()).get("stages", {}) if manifest.is_file() else {},
+        "manifest": read_manifest(out)["stages"],
     }
 
 

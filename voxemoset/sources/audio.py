@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import struct
 import subprocess
@@ -17,6 +16,10 @@ _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 # Placeholder sizes that streaming writers (espeak-ng --stdout, ffmpeg to a pipe) leave in a RIFF
 # header when they cannot seek back: not a truncation.
 _UNKNOWN_SIZES = {0, 0x7FFFF000, 0x7FFFFFFF, 0xFFFFFFFF}
+# Frames per soundfile read: memory follows the audio actually decoded, not the frame count a header claims.
+_BLOCK_FRAMES = 1 << 16
+# A clip decodes in well under a second; a decoder stuck on corrupt bytes must not hold a shard forever.
+FFMPEG_TIMEOUT_S = 120
 
 
 class AudioReadError(Exception):
@@ -38,16 +41,31 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
         if path.suffix.lower() == ".wav":
             _check_wav_complete(path)
         try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
+            data, rate = _read_soundfile(path)
+        except Exception as exc:  # noqa: BLE001 - whatever libsndfile makes of the bytes is this clip's problem
+            first_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if path.suffix.lower() == ".flac":
+                # libsndfile decodes every FLAC (it is libFLAC): an error is the file's, ffmpeg would only agree.
+                raise AudioReadError(path, f"unreadable: {first_error}") from None
             # libsndfile lacks some codecs (e.g. wav holding MP3 or A-law variants): let ffmpeg try.
-            data, rate = _read_ffmpeg(path, first_error=str(exc).splitlines()[0] if str(exc) else "")
+            data, rate = _read_ffmpeg(path, first_error=first_error)
     else:
         data, rate = _read_ffmpeg(path)
     if data.shape[0] == 0:
         raise AudioReadError(path, "no audio samples")
+    if rate <= 0:
+        raise AudioReadError(path, f"unreadable: sample rate {rate}")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile block by block until it stops (a FLAC header may claim 2**36 frames)."""
+    with sf.SoundFile(str(path)) as fh:
+        blocks = [np.zeros((0, fh.channels), dtype=np.float32)]
+        while (block := fh.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)).shape[0]:
+            blocks.append(block)
+        return np.concatenate(blocks), fh.samplerate
 
 
 def _check_wav_complete(path: Path) -> None:
@@ -80,30 +98,36 @@ def _ffmpeg(tool: str) -> str:
 
 
 def _read_ffmpeg(path: Path, first_error: str = "") -> tuple[np.ndarray, int]:
-    """Decode with ffprobe (rate, channels) + ffmpeg (interleaved float32 PCM), at the native rate."""
-    probe = subprocess.run(
-        [_ffmpeg("ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels", "-of", "json", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    streams = json.loads(probe.stdout or "{}").get("streams") if probe.returncode == 0 else None
-    if not streams:
-        why = _last_line(probe.stderr).removeprefix(f"{path}: ") or first_error or "no audio stream"
-        raise AudioReadError(path, f"unreadable: {why}")
-    rate, channels = int(streams[0]["sample_rate"]), int(streams[0]["channels"])
+    """Decode with one ffmpeg call to float32 WAV on stdout, whose header carries the native rate and channels."""
     # -xerror: a cut-off file whose index sits at the front decodes partway and would otherwise pass
-    decode = subprocess.run(
-        [_ffmpeg("ffmpeg"), "-nostdin", "-v", "error", "-xerror", "-i", str(path), "-map", "0:a:0",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        capture_output=True, check=False,
-    )  # fmt: skip
+    cmd = [_ffmpeg("ffmpeg"), "-nostdin", "-v", "error", "-xerror", "-i", str(path), "-map", "0:a:0",
+           "-map_metadata", "-1", "-fflags", "+bitexact", "-f", "wav", "-acodec", "pcm_f32le", "-"]  # fmt: skip
+    try:
+        decode = subprocess.run(cmd, capture_output=True, check=False, timeout=FFMPEG_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AudioReadError(path, f"unreadable: ffmpeg still decoding after {FFMPEG_TIMEOUT_S} s") from None
     if decode.returncode != 0:
         why = _last_line(decode.stderr.decode(errors="replace")).removeprefix(f"{path}: ")
-        raise AudioReadError(path, f"unreadable: {why}")
-    samples = np.frombuffer(decode.stdout, dtype="<f4")
+        raise AudioReadError(path, f"unreadable: {why or first_error or 'no audio stream'}")
+    channels, rate, samples = _parse_float_wav(decode.stdout)
     if channels < 1 or samples.size % channels:
         raise AudioReadError(path, f"decoded {samples.size} samples, not a multiple of {channels} channels")
     return samples.reshape(-1, channels), rate
+
+
+def _parse_float_wav(data: bytes) -> tuple[int, int, np.ndarray]:
+    """(channels, rate, interleaved samples) of ffmpeg's float WAV; its data size is unknown on a pipe."""
+    channels = rate = 0
+    pos = 12 if data[:4] == b"RIFF" and data[8:12] == b"WAVE" else len(data)
+    while pos + 8 <= len(data):
+        chunk, (length,) = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])
+        if chunk == b"fmt " and length >= 16:
+            channels, rate = struct.unpack("<HI", data[pos + 10 : pos + 16])
+        elif chunk == b"data":
+            body = data[pos + 8 :]
+            return channels, rate, np.frombuffer(body[: len(body) - len(body) % 4], dtype="<f4")
+        pos += 8 + length + (length & 1)
+    return channels, rate, np.zeros(0, dtype="<f4")
 
 
 def _last_line(text: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -16,6 +18,11 @@ class Problem:
     reason: str
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # A file name that is not UTF-8 (surrogate-escaped by os) could not be written to the rejects table.
+        object.__setattr__(self, "source", printable(self.source))
+        object.__setattr__(self, "detail", printable(self.detail))
+
 
 @dataclass
 class Scan(Generic[T]):
@@ -28,3 +35,40 @@ class Scan(Generic[T]):
     def filter_out(self, label: str) -> None:
         """Count an input left out on purpose (e.g. an emotion VoxEmoset does not use)."""
         self.filtered[label] = self.filtered.get(label, 0) + 1
+
+
+class RootCheck:
+    """Whether paths, symlinks resolved, lie under one corpus root: readers never read outside their corpus.
+
+    Each folder is resolved once per instance (EmoSet's 236k paths sit in a handful of folders); make one per
+    scan or shard, so a tree changed later is seen afresh.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = str(Path(root).resolve())
+        self._prefix = os.path.join(self.root, "")  # with its trailing separator: /data/a is not in /data/ab
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: str | Path) -> bool:
+        try:
+            if "\x00" in os.fspath(path):
+                return False  # no file has such a name; os.path would raise on some calls and not others
+            head, name = os.path.split(os.fspath(path))
+            if head not in self._folders:
+                self._folders[head] = os.path.realpath(head or ".")
+            real = os.path.join(self._folders[head], name)
+            if name in ("", ".", "..") or os.path.islink(real):
+                real = os.path.realpath(real)
+            return real == self.root or real.startswith(self._prefix)
+        except (OSError, ValueError, RuntimeError):
+            return False  # a symlink loop, a NUL byte, an unreadable folder: not a path to read
+
+
+def inside_root(path: str | Path, root: str | Path) -> bool:
+    """Whether one `path`, symlinks resolved, lies under `root` (see RootCheck for many paths)."""
+    return RootCheck(root)(path)
+
+
+def printable(text: str) -> str:
+    """`text` with what UTF-8 cannot hold (undecodable file-name bytes, lone surrogates) replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")

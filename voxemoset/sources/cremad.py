@@ -9,7 +9,7 @@ from pathlib import Path
 
 from voxemoset.emotions import CREMAD_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.base import Problem, RootCheck, Scan
 from voxemoset.sources.clips import CREMAD_INTENSITY, Clip
 from voxemoset.sources.emobox import (
     add_clip,
@@ -25,6 +25,7 @@ NOT_IN_SPLIT = "cremad_not_in_split"
 KNOWN_BAD_CLIP = "cremad_known_bad_clip"
 BAD_NAME = "cremad_bad_name"
 MANIFEST_FILE_MISSING = "cremad_manifest_file_missing"
+PATH_OUTSIDE_ROOT = "cremad_path_outside_root"
 # Clips shipped without usable audio; EmoBox still lists them, so they are skipped by key.
 KNOWN_BAD = {"cremad-1076-MTI-SAD-XX": "no audio in the released corpus (header-only wav)"}
 UNUSED_EMOTIONS = ("NEU",)
@@ -59,6 +60,7 @@ def scan_cremad(root: Path) -> Scan[Clip]:
     split, sexes, texts = load_split("cremad"), load_sexes(), load_sentences()["cremad"]
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
+    inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
     for path in visible_files(audio):
         try:
             actor, sentence, emotion, level = parse_cremad_name(path)
@@ -87,6 +89,6 @@ def scan_cremad(root: Path) -> Scan[Clip]:
             "sentence": sentence,
             "transcript": texts[sentence],
         }
-        add_clip(scan, split, path, clip)
+        add_clip(scan, split, path, clip, inside)
     report_missing_files(scan, "cremad", root, seen, _wanted)
     return scan

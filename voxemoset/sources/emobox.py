@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
 from voxemoset.resources import manifests_dir
-from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.base import Problem, RootCheck, Scan
 from voxemoset.sources.clips import Clip
 
 CORPORA: tuple[str, ...] = ("cremad", "ravdess", "mead")
@@ -58,7 +59,10 @@ def _relpath(corpus: str, wav: str) -> str:
     prefix = _WAV_PREFIXES[corpus]
     if not wav.startswith(prefix):
         raise ValueError(f"EmoBox {corpus} wav path {wav!r} does not start with {prefix!r}")
-    return wav[len(prefix) :]
+    rel = wav[len(prefix) :]
+    if PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+        raise ValueError(f"EmoBox {corpus} wav path {wav!r} leaves the corpus folder")
+    return rel
 
 
 @cache
@@ -150,11 +154,16 @@ def visible_files(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if not p.name.startswith(".") and p.is_file())
 
 
-def add_clip(scan: Scan, split: dict[str, SplitEntry], path: Path, clip: dict) -> None:
-    """Add the clip with its EmoBox fold-1 split, or a `<corpus>_not_in_split` problem when EmoBox lacks it.
+def add_clip(scan: Scan, split: dict[str, SplitEntry], path: Path, clip: dict, inside: RootCheck) -> None:
+    """Add the clip with its EmoBox fold-1 split, or a problem: `<corpus>_not_in_split` when EmoBox lacks it,
+    `<corpus>_path_outside_root` when it resolves (through a symlink) outside the corpus root, so it is never read.
 
     `clip` holds every `Clip` field but `path` and `split`.
     """
+    if not inside(path):
+        reason = f"{clip['corpus']}_path_outside_root"
+        scan.problems.append(Problem(str(path), reason, f"{clip['key']} resolves to {os.path.realpath(path)}"))
+        return
     entry = split.get(clip["key"])
     if entry is None:
         reason = f"{clip['corpus']}_not_in_split"

@@ -7,16 +7,21 @@ from pathlib import Path
 
 from voxemoset.emotions import EMOSET_LABELS, EMOSET_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.base import Problem, RootCheck, Scan, printable
 
 # EmoSet's val split is folded into train, as the paper's counts imply (see shared README).
 SPLIT_FILES = {"train": "train", "val": "train", "test": "test"}
 ATTRIBUTES = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")
+PATH_OUTSIDE_ROOT = "images_path_outside_root"
+# Real annotation files are under 1 KB; reading a huge or endless one whole would only stall the shard.
+MAX_ANNOTATION_BYTES = 1 << 20
 
 
 def check_tree(root: Path) -> None:
     """Fail with one clear line unless `root` looks like an EmoSet-118K folder."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"sources.emoset: {root} is a file, not a folder (expected the EmoSet-118K folder)")
     if not root.is_dir():
         raise UserError(f"sources.emoset: folder not found: {root}")
     missing = [n for n in ("train.json", "test.json", "image") if not (root / n).exists()]
@@ -27,9 +32,14 @@ def check_tree(root: Path) -> None:
         )
 
 
+def _clean(x: object) -> bool:
+    # Lone surrogates cannot be written to Parquet and NUL cannot be in a path: such a row is bad.
+    return isinstance(x, str) and "\x00" not in x and printable(x) == x
+
+
 def _parse_row(row: object) -> tuple[str, str, str] | None:
     """(emotion, image_path, annotation_path) from a 3-field (released) or 4-field (documented) row."""
-    if not isinstance(row, list) or len(row) not in (3, 4) or not all(isinstance(x, str) for x in row):
+    if not isinstance(row, list) or len(row) not in (3, 4) or not all(_clean(x) for x in row):
         return None
     return (row[0], row[1], row[2]) if len(row) == 3 else (row[0], row[2], row[3])
 
@@ -40,6 +50,7 @@ def scan_emoset(root: Path) -> Scan[dict]:
     check_tree(root)
     scan: Scan[dict] = Scan()
     seen: set[str] = set()
+    inside = RootCheck(root)
     for emoset_split, split in SPLIT_FILES.items():
         split_file = root / f"{emoset_split}.json"
         if not split_file.is_file():
@@ -63,6 +74,11 @@ def scan_emoset(root: Path) -> Scan[dict]:
             if label not in EMOSET_TO_EMOTION:
                 scan.filter_out(f"emoset_{label}")
                 continue
+            outside = [p for p in (image_rel, ann_rel) if not inside(root / p)]
+            if outside:
+                # Absolute, `..`-climbing or symlinked out of the tree: rejected here, so never opened.
+                scan.problems.append(Problem(source, PATH_OUTSIDE_ROOT, ", ".join(outside)))
+                continue
             image_id = Path(image_rel).stem
             if image_id in seen:
                 scan.problems.append(Problem(source, "images_duplicate_id", image_id))
@@ -82,25 +98,41 @@ def scan_emoset(root: Path) -> Scan[dict]:
     return scan
 
 
+def _number(v: object) -> float | None:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except OverflowError:  # an integer too large for a float
+        return None
+
+
+def _text(v: object) -> str | None:
+    return v if isinstance(v, str) and printable(v) == v else None
+
+
 def read_annotation(path: Path) -> tuple[str, dict]:
     """EmoSet attributes of one image: ("ok" | "missing" | "invalid", attributes with None where absent)."""
     attrs: dict = dict.fromkeys(ATTRIBUTES)
     try:
-        data = json.loads(Path(path).read_text())
+        with Path(path).open("rb") as fh:
+            raw = fh.read(MAX_ANNOTATION_BYTES + 1)
+        if len(raw) > MAX_ANNOTATION_BYTES:
+            return "invalid", attrs
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         return "missing", attrs
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, ValueError, RecursionError):
+        # ValueError covers bad JSON, bad UTF-8 and over-long integers; RecursionError deep nesting.
         return "invalid", attrs
     if not isinstance(data, dict):
         return "invalid", attrs
     for key in ("brightness", "colorfulness"):
-        v = data.get(key)
-        attrs[key] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        attrs[key] = _number(data.get(key))
     for key in ("scene", "facial_expression", "human_action"):
-        v = data.get(key)
-        attrs[key] = v if isinstance(v, str) else None
+        attrs[key] = _text(data.get(key))
     obj = data.get("object")
     if isinstance(obj, str):
         obj = [obj]
-    attrs["object"] = [o for o in obj if isinstance(o, str)] if isinstance(obj, list) else None
+    attrs["object"] = [o for o in obj if _text(o) is not None] if isinstance(obj, list) else None
     return "ok", attrs

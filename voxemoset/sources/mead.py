@@ -7,13 +7,14 @@ from pathlib import Path
 
 from voxemoset.emotions import MEAD_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.base import Problem, RootCheck, Scan
 from voxemoset.sources.clips import Clip
 from voxemoset.sources.emobox import add_clip, load_split, parse_mead_path, report_missing_files, visible_files
 
 NOT_IN_SPLIT = "mead_not_in_split"
 BAD_NAME = "mead_bad_name"
 MANIFEST_FILE_MISSING = "mead_manifest_file_missing"
+PATH_OUTSIDE_ROOT = "mead_path_outside_root"
 AUDIO_NOT_EXTRACTED = "mead_audio_not_extracted"
 UNUSED_EMOTIONS = ("neutral", "contempt", "surprised")
 _SPEAKER_DIR = re.compile(r"^[MW]\d{3}$")
@@ -46,6 +47,7 @@ def scan_mead(root: Path) -> Scan[Clip]:
     split = load_split("mead")
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
+    inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
     for speaker_dir in check_tree(root):
         audio = speaker_dir / "audio"
         if not audio.is_dir():
@@ -77,6 +79,6 @@ def scan_mead(root: Path) -> Scan[Clip]:
                 "sentence": None,
                 "transcript": None,
             }
-            add_clip(scan, split, path, clip)
+            add_clip(scan, split, path, clip, inside)
     report_missing_files(scan, "mead", root, seen, _wanted)
     return scan

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from voxemoset.emotions import RAVDESS_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, Scan
+from voxemoset.sources.base import Problem, RootCheck, Scan
 from voxemoset.sources.clips import RAVDESS_EMOTION_NAMES, RAVDESS_INTENSITY, Clip
 from voxemoset.sources.emobox import (
     add_clip,
@@ -21,6 +21,7 @@ from voxemoset.sources.emobox import (
 NOT_IN_SPLIT = "ravdess_not_in_split"
 BAD_NAME = "ravdess_bad_name"
 MANIFEST_FILE_MISSING = "ravdess_manifest_file_missing"
+PATH_OUTSIDE_ROOT = "ravdess_path_outside_root"
 NOT_AUDIO_SPEECH = "ravdess_not_audio_speech"
 _ACTOR_DIR = re.compile(r"^Actor_(\d{2})$")
 # Where the actor folders may sit below the given root: the unpacked Audio_Speech_Actors_01-24.zip
@@ -51,10 +52,12 @@ def _wanted(key: str) -> bool:
 
 def scan_ravdess(root: Path) -> Scan[Clip]:
     """Audio-only speech clips of the five emotions; song/video counted as filtered (no decoding)."""
-    base = check_tree(Path(root).absolute())
+    root = Path(root).absolute()
+    base = check_tree(root)
     split, texts = load_split("ravdess"), load_sentences()["ravdess"]
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
+    inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
     for actor_dir in sorted(p for p in base.iterdir() if _ACTOR_DIR.match(p.name) and p.is_dir()):
         for path in visible_files(actor_dir):
             if path.suffix.lower() in (".mp4", ".avi"):
@@ -90,6 +93,6 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
                 "sentence": statement,
                 "transcript": texts[statement],
             }
-            add_clip(scan, split, path, clip)
+            add_clip(scan, split, path, clip, inside)
     report_missing_files(scan, "ravdess", base, seen, _wanted)
     return scan

@@ -9,6 +9,10 @@ import soundfile as sf
 import soxr
 from pydantic import BaseModel, ConfigDict, Field
 
+# Sanity bounds on a file's claimed sample rate, not a quality gate: a header mangled to 1 Hz would make
+# resampling to 24 kHz allocate thousands of times the clip.
+RATE_RANGE_HZ = (4000, 384000)
+
 
 class PrepConfig(BaseModel):
     """Limits and targets of reference preparation."""
@@ -58,6 +62,8 @@ def trim_silence(x: np.ndarray, sr: int, top_db: float, pad_s: float) -> np.ndar
 def prepare_reference(x: np.ndarray, sr: int, cfg: PrepConfig) -> tuple[np.ndarray, dict]:
     """Checked, resampled, trimmed, normalised audio plus what was measured; AudioReject if unusable."""
     x = np.asarray(x, dtype=np.float32)
+    if not RATE_RANGE_HZ[0] <= sr <= RATE_RANGE_HZ[1]:
+        raise AudioReject("bad_sample_rate", f"{sr} Hz outside {RATE_RANGE_HZ[0]}-{RATE_RANGE_HZ[1]} Hz")
     if x.size == 0:
         raise AudioReject("empty", "no samples")
     if not np.isfinite(x).all():

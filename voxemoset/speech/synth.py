@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from voxemoset.errors import MissingWeightsError, UserError
+from voxemoset.models.safe_load import corrupt_weights_named
+from voxemoset.models.vocos import VOCOS_DOWNLOAD, VOCOS_MODEL, load_vocos
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +28,7 @@ TARGET_RMS = 0.1  # infer_batch_process: a quieter reference is raised to this, 
 SHORT_TEXT_BYTES = 10  # infer_batch_process: texts shorter than this are spoken at speed 0.3
 MAX_DURATION = 65536  # CFM.sample's frame cap
 F5_DOWNLOAD = "hf download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors F5TTS_v1_Base/vocab.txt"
+F5_MODEL = "F5-TTS v1 Base"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,19 @@ class F5Files:
     checkpoint: Path
     vocab: Path
     arch: dict
+    spec: Path | None = None  # the YAML the arch came from
+
+
+def check_arch(f5: F5Files) -> None:
+    """The arch must hold only arguments DiT takes: the class is ours to pick, never one named in the YAML."""
+    import inspect
+
+    from f5_tts.model import DiT
+
+    allowed = set(inspect.signature(DiT.__init__).parameters) - {"self", "text_num_embeds", "mel_dim"}
+    unknown = sorted(map(str, set(f5.arch) - allowed))
+    if unknown:
+        raise UserError(f"{f5.spec}: model.arch has keys DiT does not take: {', '.join(unknown)}")
 
 
 def locate_f5(checkpoint: Path, vocab_file: Path | None = None) -> F5Files:
@@ -61,7 +77,7 @@ def locate_f5(checkpoint: Path, vocab_file: Path | None = None) -> F5Files:
     import yaml
 
     checkpoint = Path(checkpoint).expanduser()
-    missing = MissingWeightsError("F5-TTS v1 Base", str(checkpoint), f"{F5_DOWNLOAD} --local-dir {checkpoint}")
+    missing = MissingWeightsError(F5_MODEL, str(checkpoint), f"{F5_DOWNLOAD} --local-dir {checkpoint}")
     if checkpoint.is_file():
         ckpt = checkpoint
     else:
@@ -79,19 +95,22 @@ def locate_f5(checkpoint: Path, vocab_file: Path | None = None) -> F5Files:
         from importlib.resources import files
 
         spec = Path(str(files("f5_tts").joinpath("configs/F5TTS_v1_Base.yaml")))
-    model = yaml.safe_load(spec.read_text())["model"]
-    if model.get("backbone") != "DiT" or model["mel_spec"].get("mel_spec_type") != "vocos":
+    try:
+        model = yaml.safe_load(spec.read_text())["model"]
+        supported = model.get("backbone") == "DiT" and model["mel_spec"].get("mel_spec_type") == "vocos"
+        arch = dict(model["arch"])
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError):
+        raise UserError(f"{spec}: not an F5-TTS model config (model: backbone, arch, mel_spec)") from None
+    if not supported:
         raise UserError(f"{spec}: only DiT checkpoints with Vocos mels are supported")
-    return F5Files(ckpt, vocab, dict(model["arch"]))
+    return F5Files(ckpt, vocab, arch, spec)
 
 
 def locate_vocos(folder: Path) -> Path:
     """A Vocos folder holding config.yaml and pytorch_model.bin, or a clear error with the download command."""
     folder = Path(folder).expanduser()
     if not ((folder / "config.yaml").is_file() and (folder / "pytorch_model.bin").is_file()):
-        raise MissingWeightsError(
-            "Vocos mel 24 kHz", str(folder), f"hf download charactr/vocos-mel-24khz --local-dir {folder}"
-        )
+        raise MissingWeightsError(VOCOS_MODEL, str(folder), VOCOS_DOWNLOAD.format(path=folder))
     return folder
 
 
@@ -187,18 +206,26 @@ class F5Synthesizer:
     @classmethod
     def from_files(cls, checkpoint: Path, vocoder_dir: Path, vocab_file: Path | None = None, *,
                    device: str = "auto", dtype: str = "auto", **sampling: Any) -> F5Synthesizer:  # fmt: skip
-        """Load through F5's own loaders from local files only; dtype auto is F5's rule (fp16 on a recent GPU)."""
+        """Load F5 through its own loader and Vocos through ours (its config as data), local files only.
+
+        dtype auto is F5's rule (fp16 on a recent GPU).
+        """
         import torch
-        from f5_tts.infer.utils_infer import load_model, load_vocoder
+        from f5_tts.infer.utils_infer import load_model
         from f5_tts.model import DiT
 
         f5, vocos = locate_f5(checkpoint, vocab_file), locate_vocos(vocoder_dir)
+        check_arch(f5)
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        with redirect_stdout(io.StringIO()):  # F5's loaders print paths
+        root = f5.checkpoint.parent  # the download's --local-dir: the folder above F5TTS_v1_Base/
+        download = f"{F5_DOWNLOAD} --local-dir {root.parent if root.name == 'F5TTS_v1_Base' else root}"
+        with redirect_stdout(io.StringIO()), corrupt_weights_named([f5.checkpoint], F5_MODEL, download):
             # F5 loads fp16 on a GPU: for another dtype load fp32 on the CPU and cast, not fp16 then upcast.
+            # (F5's load_checkpoint reads .pt with weights_only=True and .safetensors as tensors: no code runs.)
             where = device if dtype == "auto" else "cpu"
             model = load_model(DiT, f5.arch, str(f5.checkpoint), "vocos", str(f5.vocab), device=where)
-            vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocos), device=device)
+        # Not F5's load_vocoder: it calls Vocos.from_hparams, which imports any class config.yaml names.
+        vocoder = load_vocos(vocos, device=device)
         if dtype != "auto":
             model = model.to(device=device, dtype=getattr(torch, dtype))
         return cls(model, vocoder, **sampling)

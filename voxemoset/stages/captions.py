@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +19,7 @@ from voxemoset.captions.backends import (
     resolve_model,
     sha256_text,
 )
-from voxemoset.captions.table_backend import table_identity
+from voxemoset.captions.table_backend import CAPTIONS_TABLE_BAD_ROW, TableCaptioner, table_identity
 from voxemoset.captions.validate import Rules, Verdict, load_lexicon, validate_answer, words_of
 from voxemoset.config import CaptionsConfig, Config
 from voxemoset.models.resolve import model_label
@@ -62,6 +62,8 @@ class CaptionModel:
     captioner: Captioner
     lexicon: frozenset[str]
     rules: Rules
+    # Images whose answer-table line is unusable: rejected with the line's problem, never asked.
+    bad_rows: dict[str, str] = field(default_factory=dict)
 
 
 def derive_seed(base: int, image_id: str, attempt: int) -> int:
@@ -136,17 +138,24 @@ class CaptionsStage:
         cfg = config.captions
         prompt = read_text(prompt_path(cfg), "captions.prompt")
         lexicon = load_lexicon(lexicon_path(cfg))
-        return CaptionModel(load_captioner(cfg, prompt), lexicon, rules_of(cfg))
+        captioner = load_captioner(cfg, prompt)
+        bad_rows = captioner.bad if isinstance(captioner, TableCaptioner) else {}
+        return CaptionModel(captioner, lexicon, rules_of(cfg), bad_rows)
 
     def process(self, job: ShardJob, model: CaptionModel, config: Config) -> ShardOutput:
         cfg = config.captions
         table = pq.read_table(job.inputs, columns=IMAGE_COLUMNS)
         meta = {r["image_id"]: r for r in table.drop_columns(["image"]).to_pylist()}
         ids, blobs = table["image_id"].to_pylist(), table["image"].to_pylist()
-        images = {i: decode(img["bytes"]) for i, img in zip(ids, blobs, strict=True)}
+        rejects = [
+            {"source": i, "reason": CAPTIONS_TABLE_BAD_ROW, "detail": model.bad_rows[i][:DETAIL_CHARS], "attempts": 0}
+            for i in ids
+            if i in model.bad_rows
+        ]
+        images = {i: decode(img["bytes"]) for i, img in zip(ids, blobs, strict=True) if i not in model.bad_rows}
         results = caption_images(images, model, cfg)
         label = f"table:{cfg.table.name}" if cfg.backend == "table" else model_label(cfg.model)
-        rows, rejects = [], []
+        rows = []
         for image_id, (attempts, seed, answer, verdict) in results.items():
             if not verdict.ok:
                 detail = f"{verdict.detail} | answer: {answer}"[:DETAIL_CHARS]
@@ -166,8 +175,8 @@ class CaptionsStage:
                     }
                 )
         stats = {
-            "images": len(results),
-            "accepted": len(results) - len(rejects),
+            "images": len(ids),
+            "accepted": len(ids) - len(rejects),
             "answers": sum(r[0] for r in results.values()),
         }
         return ShardOutput(pa.Table.from_pylist(rows, schema=SCHEMA), rejects, stats)

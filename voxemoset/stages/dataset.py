@@ -24,8 +24,8 @@ from voxemoset.dataset.shards import SplitWriter
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, write_atomic
-from voxemoset.store.keys import hash_file, hash_json
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir
+from voxemoset.store.keys import hash_json
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, stage_dir, verified_shards
 
 INDEX_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string()), ("image_id", pa.string()),
                           ("emotion", pa.string()), ("shard", pa.string())])  # fmt: skip
@@ -47,8 +47,8 @@ def _prompt_text(config: Config) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
-def _shards(out: Path, stage: str) -> list[Path]:
-    shards = list_shards(stage_dir(out, stage))
+def _shards(out: Path, stage: str) -> list[tuple[Path, str]]:
+    shards = verified_shards(out, stage, "dataset")
     if not shards:
         raise UserError(f"stage dataset reads the {stage} stage, which has no shards under "
                         f"{stage_dir(out, stage)}: run it first")  # fmt: skip
@@ -78,8 +78,8 @@ class DatasetStage:
         out = Path(config.out)
         gates, images = _shards(out, "gates"), _shards(out, "images")
         inputs = {
-            "gates": [[p.name, hash_file(p)] for p in gates],
-            "images": [[p.name, hash_file(p)] for p in images],
+            "gates": [[p.name, sha] for p, sha in gates],
+            "images": [[p.name, sha] for p, sha in images],
             "prompt": hash_json(_prompt_text(config)),
         }
         # The card records the whole config (less machine paths), so all of it keys the output.
@@ -89,7 +89,8 @@ class DatasetStage:
         marker = stage_dir(out, self.name) / "_done" / "all.json"
         if marker.is_file() and not (dataset_dir(out) / "README.md").is_file():
             marker.unlink()
-        return Plan([ShardJob("all", key, {"gates": [str(p) for p in gates], "images": [str(p) for p in images]})])
+        work = {"gates": [str(p) for p, _ in gates], "images": [str(p) for p, _ in images]}
+        return Plan([ShardJob("all", key, work)])
 
     def load(self, config: Config) -> None:
         return None

@@ -23,7 +23,7 @@ from voxemoset.speech.prep import decode_audio_bytes, encode_flac
 from voxemoset.stages.captions import CAPTION_COLUMNS
 from voxemoset.store.atomic import write_parquet
 from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import ShardJob, ShardOutput, list_shards, stage_dir, upstream_jobs
+from voxemoset.store.runner import ShardJob, ShardOutput, list_shards, stage_dir, upstream_jobs, verified_shards
 
 CARRY = ("id", *CAPTION_COLUMNS, "speed")
 ATTEMPT_FIELDS = ("attempt", "tts_seed", "reference_id", "reference_corpus", "reference_speaker", "reference_text")
@@ -111,7 +111,7 @@ class GatesStage:
         g = config.gates
         models = {"emotion": model_identity(g.emotion_model), "asr": g.asr_model if g.asr else None,
                   "speech": config.speech.model_dump(mode="json"),
-                  "references": [p.name for p in list_shards(stage_dir(config.out, "references"))]}  # fmt: skip
+                  "references": [p.name for p, _ in verified_shards(config.out, "references", self.name)]}  # fmt: skip
         return Plan(upstream_jobs(self, config.out, "speech", g.model_dump(mode="json"), models))
 
     def load(self, config: Config) -> _Models:

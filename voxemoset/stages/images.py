@@ -11,7 +11,8 @@ import pyarrow as pa
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from voxemoset.config import Config, require_dir
-from voxemoset.sources.emoset import read_annotation, scan_emoset
+from voxemoset.sources.base import inside_root
+from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key
 
@@ -59,15 +60,30 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes, max_pixels: int, min_side: int) -> tuple[bytes, dict]:
-    """Check and decode image bytes once; return bytes to store (RGB JPEG/PNG) and metadata."""
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
+def _os_reject(e: OSError, otherwise: str) -> ImageReject:
+    reason = "images_truncated" if "truncated" in str(e).lower() else otherwise
+    return ImageReject(reason, str(e))
+
+
+def _open(data: bytes) -> Image.Image:
+    """Image.open, with anything a file's bytes can make it raise turned into an ImageReject."""
     try:
-        img = Image.open(io.BytesIO(data))
+        return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageReject("images_unreadable", "not a recognised image format") from None
     except Image.DecompressionBombError as e:
         raise ImageReject("images_too_large", str(e)) from None
+    except OSError as e:
+        # Pillow parses headers here: a file cut inside its header fails now, not in load().
+        raise _os_reject(e, "images_unreadable") from None
+    except Exception as e:  # noqa: BLE001 - plugins raise SyntaxError, ValueError, struct.error... on bad bytes
+        raise ImageReject("images_unreadable", f"{type(e).__name__}: {e}") from None
+
+
+def decode_image(data: bytes, max_pixels: int, min_side: int) -> tuple[bytes, dict]:
+    """Check and decode image bytes once; return bytes to store (RGB JPEG/PNG) and metadata."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    img = _open(data)
     width, height = img.size
     if width * height > max_pixels:
         raise ImageReject("images_too_large", f"{width}x{height} exceeds {max_pixels} pixels")
@@ -78,33 +94,41 @@ def decode_image(data: bytes, max_pixels: int, min_side: int) -> tuple[bytes, di
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
+            if fmt in KEEP_FORMATS and mode == "RGB":
+                stored = data
+            else:
+                buf = io.BytesIO()
+                _to_rgb(img).save(buf, format="PNG")
+                stored = buf.getvalue()
     except OSError as e:
-        reason = "images_truncated" if "truncated" in str(e).lower() else "images_decode_error"
-        raise ImageReject(reason, str(e)) from None
+        raise _os_reject(e, "images_decode_error") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise ImageReject("images_too_large", str(e)) from None
     except Exception as e:  # noqa: BLE001 - any decoder failure is this input's problem, not the run's
         raise ImageReject("images_decode_error", f"{type(e).__name__}: {e}") from None
-    if fmt in KEEP_FORMATS and mode == "RGB":
-        stored = data
-    else:
-        buf = io.BytesIO()
-        _to_rgb(img).save(buf, format="PNG")
-        stored = buf.getvalue()
     meta = {"width": width, "height": height, "source_format": fmt, "source_mode": mode}
     return stored, meta
 
 
-def process_entry(entry: dict, cfg) -> dict:
-    """One EmoSet entry to one output row, or ImageReject."""
+def process_entry(entry: dict, cfg, root: Path) -> dict:
+    """One EmoSet entry to one output row, or ImageReject; nothing outside `root` is opened."""
     path = Path(entry["image_path"])
+    for p in (path, Path(entry["annotation_path"])):
+        # The scan rejects escaping rows already; checked again in case the tree changed since planning.
+        if not inside_root(p, root):
+            raise ImageReject(PATH_OUTSIDE_ROOT, str(p))
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise ImageReject("images_missing", "file not found") from None
+    except OSError as e:
+        raise ImageReject("images_unreadable", str(e)) from None
     if size > cfg.max_file_bytes:
         raise ImageReject("images_too_large", f"{size} bytes exceeds {cfg.max_file_bytes}")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # a folder, no permission, a bad sector: this file's problem, not the run's
+        raise ImageReject("images_unreadable", str(e)) from None
     if not data:
         raise ImageReject("images_empty_file", "0 bytes")
     stored, meta = decode_image(data, cfg.max_pixels, cfg.min_side)
@@ -163,7 +187,7 @@ class ImagesStage:
                 rejects.append(entry)
                 continue
             try:
-                rows.append(process_entry(entry, config.images))
+                rows.append(process_entry(entry, config.images, config.sources.emoset))
             except ImageReject as e:
                 rejects.append({"source": entry["image_path"], "reason": e.reason, "detail": e.detail})
         return ShardOutput(pa.Table.from_pylist(rows, schema=SCHEMA), rejects)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import soxr
 from voxemoset.config import Config, require_dir
 from voxemoset.models.resolve import model_label
 from voxemoset.sources.audio import AudioReadError, load_audio
-from voxemoset.speech.prep import AudioReject, encode_flac, prepare_reference
+from voxemoset.sources.base import inside_root
+from voxemoset.speech.prep import AudioReject, PrepConfig, encode_flac, prepare_reference
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key
 
@@ -77,6 +79,42 @@ class _LazyTranscriber:
         return self._model.transcribe(clips)
 
 
+def prepare_clip(entry: dict, prep: PrepConfig, root: Path) -> dict:
+    """One clip to {"row", "audio" (prepared samples)} or a reject {"source", "reason", "detail"}.
+
+    Whatever a file's bytes make the decoders or the checks raise becomes a reject; nothing outside `root`
+    (its corpus folder) is read.
+    """
+    path = entry["path"]
+    if not inside_root(path, root):
+        # The reader rejects escaping clips already; checked again in case the tree changed since planning.
+        return {"source": path, "reason": f"{entry['corpus']}_path_outside_root", "detail": os.path.realpath(path)}
+    try:
+        x, sr = load_audio(path)
+        y, meta = prepare_reference(x, sr, prep)
+        flac = encode_flac(y, prep.sample_rate)
+    except AudioReadError as e:
+        return {"source": path, "reason": "references_unreadable", "detail": e.reason}
+    except AudioReject as e:
+        return {"source": path, "reason": f"references_{e.reason}", "detail": e.detail}
+    except (ValueError, RuntimeError) as e:  # e.g. soxr or libsndfile on values a header made up
+        return {"source": path, "reason": "references_unreadable", "detail": f"{type(e).__name__}: {e}"}
+    row = {
+        "reference_id": entry["key"],
+        **{k: entry[k] for k in ("corpus", "speaker", "sex", "emotion", "source_emotion", "intensity", "split")},
+        "sentence": entry.get("sentence"),
+        "transcript": entry.get("transcript"),
+        "transcript_source": "corpus" if entry.get("transcript") else "asr",
+        "duration_s": meta["duration_s"],
+        "sample_rate": prep.sample_rate,
+        "audio": {"bytes": flac, "path": entry["key"] + ".flac"},
+        "input_rms_dbfs": meta["input_rms_dbfs"],
+        "gain_db": meta["gain_db"],
+        "source_path": path,
+    }
+    return {"row": row, "audio": y}
+
+
 class ReferencesStage:
     """Source corpora -> prepared reference rows, sharded by corpus and split."""
 
@@ -121,30 +159,11 @@ class ReferencesStage:
             if "reason" in entry:
                 rejects.append(entry)
                 continue
-            try:
-                x, sr = load_audio(entry["path"])
-                y, meta = prepare_reference(x, sr, cfg.prep)
-            except AudioReadError as e:
-                rejects.append({"source": entry["path"], "reason": "references_unreadable", "detail": e.reason})
+            result = prepare_clip(entry, cfg.prep, getattr(config.sources, entry["corpus"]))
+            if "reason" in result:
+                rejects.append(result)
                 continue
-            except AudioReject as e:
-                rejects.append({"source": entry["path"], "reason": f"references_{e.reason}", "detail": e.detail})
-                continue
-            row = {
-                "reference_id": entry["key"],
-                **{
-                    k: entry[k] for k in ("corpus", "speaker", "sex", "emotion", "source_emotion", "intensity", "split")
-                },
-                "sentence": entry.get("sentence"),
-                "transcript": entry.get("transcript"),
-                "transcript_source": "corpus" if entry.get("transcript") else "asr",
-                "duration_s": meta["duration_s"],
-                "sample_rate": cfg.prep.sample_rate,
-                "audio": {"bytes": encode_flac(y, cfg.prep.sample_rate), "path": entry["key"] + ".flac"},
-                "input_rms_dbfs": meta["input_rms_dbfs"],
-                "gain_db": meta["gain_db"],
-                "source_path": entry["path"],
-            }
+            row, y = result["row"], result["audio"]
             rows.append(row)
             if not row["transcript"]:
                 needs_asr.append((row, soxr.resample(y, cfg.prep.sample_rate, 16000)))

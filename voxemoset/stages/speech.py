@@ -20,8 +20,8 @@ from voxemoset.speech.assign import assign_references
 from voxemoset.speech.prep import decode_audio_bytes, encode_flac
 from voxemoset.speech.synth import SAMPLE_RATE, Synthesizer, SynthRequest, locate_f5, locate_vocos
 from voxemoset.stages.captions import CAPTION_COLUMNS, CAPTION_FIELDS
-from voxemoset.store.keys import hash_file, model_identity
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir
+from voxemoset.store.keys import model_identity
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir, verified_shards
 
 OUT_RATE = 16000
 SCHEMA = pa.schema(
@@ -124,10 +124,10 @@ class SpeechStage:
         cfg = config.speech
         model = self.model_id(cfg)
         settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in OPERATIONAL}
-        shards = list_shards(stage_dir(config.out, "captions"))
+        shards = dict(verified_shards(config.out, "captions", self.name))
         if not shards:
             raise UserError(f"stage speech reads the captions stage, which has no shards under {config.out}: run it")
-        if not list_shards(stage_dir(config.out, "references")):
+        if not verified_shards(config.out, "references", self.name):
             raise UserError(f"stage speech reads the references stage, which has no shards under {config.out}: run it")
         refs = read_references(config.out)
         by_id = {r["reference_id"]: r for r in refs}
@@ -140,7 +140,7 @@ class SpeechStage:
                 _pair(c["image_id"], c["caption_index"]): assigned[(c["image_id"], c["caption_index"])] for c in rows
             }
             used = sorted({r for r in pairs.values() if r})
-            inputs = {"captions": hash_file(path), "assigned": sorted(pairs.items()),
+            inputs = {"captions": shards[path], "assigned": sorted(pairs.items()),
                       "references": [[r, by_id[r]["content"]] for r in used]}  # fmt: skip
             info = {r: {k: by_id[r][k] for k in ("corpus", "speaker", "transcript", "shard", "row")} for r in used}
             work = {"captions": str(path), "assigned": pairs, "references": info}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,22 @@ import pyarrow as pa
 from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parquet
 from voxemoset.store.keys import hash_file, hash_json
+from voxemoset.store.lock import out_lock
+from voxemoset.store.manifest import update_manifest
 from voxemoset.store.threads import pin_cpu_threads
+from voxemoset.store.verify import (
+    MARKER_DIR,
+    NO_MARKER,
+    OLD_MARKER,
+    describe_file,
+    file_damage,
+    marker_path,
+    read_marker,
+    shard_damage,
+    shard_files,
+)
+
+log = logging.getLogger("voxemoset")
 
 REJECT_SCHEMA = pa.schema(
     [("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("stage", pa.string())]
@@ -78,18 +94,44 @@ def list_shards(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.parquet") if not p.name.endswith(TMP_SUFFIX))
 
 
+def verified_shards(out: Path, upstream: str, reader: str) -> list[tuple[Path, str]]:
+    """Each finished shard of stage `upstream` with its sha256, checked against its marker before `reader` reads it.
+
+    A damaged shard raises UserError naming it: a downstream stage run alone must not crash inside Arrow, and
+    rerunning the upstream stage recomputes exactly that shard.
+    """
+    folder = stage_dir(out, upstream)
+    found = []
+    for path in list_shards(folder):
+        marker = read_marker(marker_path(folder, path.stem)) or {}
+        why = shard_damage(folder, path.stem, marker)
+        if why == OLD_MARKER:
+            # Nothing recorded to compare with (no marker, or one from before sizes and hashes were kept):
+            # the footer at least must read, and the key needs the hash.
+            why, sha = file_damage(path, None), hash_file(path)
+        elif why is None:
+            sha = marker["files"][path.name]["sha256"]  # verified just now: no second hash
+        if why:
+            raise UserError(
+                f"stage {reader} cannot read {upstream} shard {path.stem} ({why}): "
+                f"rerun `voxemoset stage {upstream} -c <config>` to recompute it"
+            )
+        found.append((path, sha))
+    return found
+
+
 def upstream_jobs(stage: Stage, out: Path, upstream: str, stage_config: dict, model_id: Any) -> list[ShardJob]:
     """One job per finished upstream shard, same name, keyed by that shard's bytes: shard k from shard k."""
-    folder = stage_dir(out, upstream)
-    if not list_shards(folder):
+    shards = verified_shards(out, upstream, stage.name)
+    if not shards:
         raise UserError(
-            f"stage {stage.name} reads the {upstream} stage, which has no shards under {folder}: run it first"
+            f"stage {stage.name} reads the {upstream} stage, which has no shards under "
+            f"{stage_dir(out, upstream)}: run it first"
         )
-    jobs = []
-    for path in list_shards(folder):
-        key = job_key(stage, stage_config, model_id, {"upstream": upstream, "sha256": hash_file(path)})
-        jobs.append(ShardJob(path.stem, key, str(path)))
-    return jobs
+    return [
+        ShardJob(path.stem, job_key(stage, stage_config, model_id, {"upstream": upstream, "sha256": sha}), str(path))
+        for path, sha in shards
+    ]
 
 
 def rejects_table(rows: list[dict], stage_name: str, extra: pa.Schema | None = None) -> pa.Table:
@@ -111,17 +153,22 @@ class StageRunner:
         self.out = Path(out)
 
     def marker_path(self, job: ShardJob) -> Path:
-        return self.dir / "_done" / f"{job.name}.json"
+        return marker_path(self.dir, job.name)
 
     def is_done(self, job: ShardJob) -> bool:
-        """Finished means: marker with this key, written last, and the shard it vouches for."""
-        marker = self.marker_path(job)
-        if not marker.is_file() or not (self.dir / f"{job.name}.parquet").is_file():
+        """Finished means: marker with this key, written last, and the whole files it vouches for."""
+        path = self.marker_path(job)
+        if not path.is_file():
             return False
-        try:
-            return json.loads(marker.read_text()).get("key") == job.key
-        except (OSError, json.JSONDecodeError):
-            return False
+        marker = read_marker(path)
+        if marker is not None and marker.get("key") != job.key:
+            return False  # computed from other inputs or config: plainly not done, nothing damaged
+        why = NO_MARKER if marker is None else shard_damage(self.dir, job.name, marker)
+        if why == OLD_MARKER:  # expected once after an upgrade, not damage: say so quietly
+            log.info("%s: shard %s was finished by an older voxemoset; recomputing", self.stage.name, job.name)
+        elif why:
+            log.warning("%s: shard %s is damaged (%s); recomputing", self.stage.name, job.name, why)
+        return why is None
 
     def pending(self, plan: Plan, force: bool = False) -> list[ShardJob]:
         """Jobs still to compute."""
@@ -132,13 +179,17 @@ class StageRunner:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
         pin_cpu_threads(getattr(getattr(self.config, "orchestration", None), "cpu_threads", None))
         result = self.stage.process(job, model, self.config)
-        write_parquet(self.dir / f"{job.name}.parquet", result.table)
-        write_parquet(
-            self.dir / "rejects" / f"{job.name}.parquet",
-            rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None)),
-        )
+        rows_file, rejects_file = shard_files(job.name)
+        rejects = rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None))
+        write_parquet(self.dir / rows_file, result.table)
+        write_parquet(self.dir / rejects_file, rejects)
         marker = {
             "key": job.key,
+            # Size, rows and hash of each file, so a later run can tell a damaged shard from a finished one.
+            "files": {
+                rows_file: describe_file(self.dir / rows_file, result.table.num_rows),
+                rejects_file: describe_file(self.dir / rejects_file, rejects.num_rows),
+            },
             "rows": result.table.num_rows,
             "rejects": dict(sorted(Counter(r["reason"] for r in result.rejects).items())),
             "stats": result.stats,
@@ -152,7 +203,7 @@ class StageRunner:
         for folder, suffix in (
             (self.dir, ".parquet"),
             (self.dir / "rejects", ".parquet"),
-            (self.dir / "_done", ".json"),
+            (self.dir / MARKER_DIR, ".json"),
         ):
             if folder.is_dir():
                 for p in folder.glob(f"*{suffix}"):
@@ -175,27 +226,20 @@ class StageRunner:
         return summary
 
 
-def update_manifest(out: Path, stage_name: str, summary: dict) -> None:
-    """Merge one stage's counts into `<out>/manifest.json`."""
-    path = Path(out) / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.is_file() else {"stages": {}}
-    manifest["stages"][stage_name] = summary
-    write_json(path, manifest)
-
-
 def run_stage(stage: Stage, config: Any, out: Path, force: bool = False, progress: bool = False) -> dict:
-    """Run a stage in this process: load the model only if a shard is pending."""
-    runner = StageRunner(stage, config, out)
-    plan = stage.plan(config)
-    todo = runner.pending(plan, force)
-    if todo:
-        model = stage.load(config)
-        if progress:
-            from rich.progress import track
+    """Run a stage in this process, holding the output folder: load the model only if a shard is pending."""
+    with out_lock(out):
+        runner = StageRunner(stage, config, out)
+        plan = stage.plan(config)
+        todo = runner.pending(plan, force)
+        if todo:
+            model = stage.load(config)
+            if progress:
+                from rich.progress import track
 
-            todo_iter = track(todo, description=f"{stage.name}", transient=True)
-        else:
-            todo_iter = todo
-        for job in todo_iter:
-            runner.run_job(job, model)
-    return runner.finalize(plan, computed=len(todo))
+                todo_iter = track(todo, description=f"{stage.name}", transient=True)
+            else:
+                todo_iter = todo
+            for job in todo_iter:
+                runner.run_job(job, model)
+        return runner.finalize(plan, computed=len(todo))

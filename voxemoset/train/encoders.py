@@ -43,8 +43,11 @@ class WhisperFrames:
         from transformers import WhisperFeatureExtractor, WhisperModel
 
         path = resolve_checkpoint(model, "Whisper encoder", "openai/whisper-large-v3")
-        self.features = WhisperFeatureExtractor.from_pretrained(path)
-        whisper = WhisperModel.from_pretrained(path, dtype=dtype)
+        from voxemoset.models.safe_load import check_hf_folder
+
+        check_hf_folder(path, "whisper", "Whisper encoder")
+        self.features = WhisperFeatureExtractor.from_pretrained(path, trust_remote_code=False)
+        whisper = WhisperModel.from_pretrained(path, dtype=dtype, trust_remote_code=False)
         self.encoder = whisper.get_encoder().to(device).eval().requires_grad_(False)
         del whisper  # the decoder is never used
         self.device, self.dtype = torch.device(device), dtype

@@ -71,8 +71,11 @@ def clip_score(images: torch.Tensor, captions: list[str], clip_dir: Path) -> flo
     from torchmetrics.multimodal.clip_score import CLIPScore
     from transformers import CLIPModel, CLIPProcessor
 
-    model = CLIPModel.from_pretrained(clip_dir).eval()
-    processor = CLIPProcessor.from_pretrained(clip_dir)
+    from voxemoset.models.safe_load import check_hf_folder
+
+    check_hf_folder(clip_dir, "clip", "CLIPScore model")
+    model = CLIPModel.from_pretrained(clip_dir, trust_remote_code=False).eval()
+    processor = CLIPProcessor.from_pretrained(clip_dir, trust_remote_code=False)
     metric = CLIPScore(model_name_or_path=lambda: (_ClipFeatures(model), processor))
     metric.update(images, captions)
     return float(metric.compute())
@@ -102,8 +105,9 @@ def emotion_accuracy(images: list, targets: list[str], classifier_dir: Path) -> 
     """Emo-A: share of images whose predicted emotion (EmoSet labels folded into five) is the intended one."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    processor = AutoImageProcessor.from_pretrained(classifier_dir)
-    model = AutoModelForImageClassification.from_pretrained(classifier_dir).eval()
+    # Any image classifier architecture may serve, but only built-in model code is ever run.
+    processor = AutoImageProcessor.from_pretrained(classifier_dir, trust_remote_code=False)
+    model = AutoModelForImageClassification.from_pretrained(classifier_dir, trust_remote_code=False).eval()
     names = [_to_emotion(model.config.id2label[i]) for i in range(model.config.num_labels)]
     if not any(names):
         raise UserError(f"{classifier_dir}: its labels {list(model.config.id2label.values())} name no emotion")

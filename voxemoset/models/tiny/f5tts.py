@@ -104,13 +104,14 @@ def write_vocos(out_dir: Path, seed: int = 0) -> Path:
     """Write a tiny Vocos (`config.yaml` + `pytorch_model.bin`) like charactr/vocos-mel-24khz to `out_dir`."""
     import torch
     import yaml
-    from vocos import Vocos
+
+    from voxemoset.models.vocos import build_vocos
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(VOCOS_CONFIG, sort_keys=False))
     torch.manual_seed(seed)
-    vocoder = Vocos.from_hparams(str(config_path))
+    vocoder = build_vocos(VOCOS_CONFIG, config_path)  # what Vocos.from_hparams builds, without importing by name
     torch.save(vocoder.state_dict(), out_dir / "pytorch_model.bin")
     return out_dir

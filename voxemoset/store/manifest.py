@@ -1,0 +1,51 @@
+"""`<out>/manifest.json`: each stage's counts from its last run, a summary that can always be rebuilt."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+from voxemoset.store.atomic import write_json
+from voxemoset.store.verify import MARKER_DIR, read_marker
+
+log = logging.getLogger("voxemoset")
+
+
+def summaries_from_markers(out: Path) -> dict[str, dict]:
+    """Each stage's shard, row and reject counts as its markers record them (what a lost manifest can recover)."""
+    stages = {}
+    for done in sorted((Path(out) / "stages").glob(f"*/{MARKER_DIR}")):
+        markers = [m for p in sorted(done.glob("*.json")) if (m := read_marker(p)) is not None]
+        rejects = Counter()
+        for m in markers:
+            rejects.update(m.get("rejects") if isinstance(m.get("rejects"), dict) else {})
+        rows = sum(m["rows"] for m in markers if isinstance(m.get("rows"), int))
+        stages[done.parent.name] = {"shards": len(markers), "rows": rows, "rejects": dict(sorted(rejects.items()))}
+    return stages
+
+
+def read_manifest(out: Path) -> dict:
+    """`<out>/manifest.json` as `{"stages": {...}}`; if missing or unreadable, rebuilt from the stages' markers.
+
+    The manifest is a summary, never the source of truth, so a damaged one must not stop a build.
+    """
+    path = Path(out) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_bytes())
+        if isinstance(manifest, dict) and isinstance(manifest.get("stages"), dict):
+            return manifest
+        log.warning("%s is not a voxemoset manifest; rebuilding it from the stages' markers", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        log.warning("%s is unreadable (%s); rebuilding it from the stages' markers", path, type(e).__name__)
+    return {"stages": summaries_from_markers(out)}
+
+
+def update_manifest(out: Path, stage_name: str, summary: dict) -> None:
+    """Merge one stage's counts into `<out>/manifest.json`."""
+    manifest = read_manifest(out)
+    manifest["stages"][stage_name] = summary
+    write_json(Path(out) / "manifest.json", manifest)
