@@ -4,23 +4,28 @@ Both sides do the same work: every stage of the chain on the demo config, then t
 process; the flow side runs shard tasks on the default (threads) task runner and writes its artifacts.
 
 Run from the repo root: `.venv/bin/python benchmarks/bench_orchestration.py`. A Prefect server is
-started first (as a user of the UI has one); its start-up is not counted. Writes results/orchestration.json.
+started first (as a user of the UI has one: the CLI's temporary server, with its own Prefect home); its
+start-up is not counted. Writes results/orchestration.json.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.prefect_server, the same server the tests start
 
-from tests.prefect_server import prefect_env, prefect_server  # noqa: E402
+
+def _private_prefect(home: Path) -> None:
+    """A Prefect home of its own (fresh SQLite database), quiet, and no configured server: set before Prefect is
+    imported, which reads its settings once."""
+    os.environ.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                      PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_LOGGING_LEVEL="WARNING")  # fmt: skip
+    os.environ.pop("PREFECT_API_URL", None)
 
 
 def _flow_run_seconds(since: datetime) -> dict[str, float]:
@@ -50,10 +55,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cfg_path = write_demo_inputs(tmp / "demo")
         (tmp / "prefect").mkdir()
-        with prefect_server(tmp / "prefect") as api:
-            os.environ.update(prefect_env(tmp / "prefect", api))
+        _private_prefect(tmp / "prefect")
+        from flows.local_server import prefect_api
+
+        cfg_path = write_demo_inputs(tmp / "demo")
+
+        with prefect_api():
             from flows.stage_flows import build
 
             cfg = load_config(cfg_path, {"out": str(tmp / "warm")})

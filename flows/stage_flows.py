@@ -22,7 +22,7 @@ from voxemoset.config import Config, load_config, parse_config
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
 from voxemoset.store.lock import out_lock
-from voxemoset.store.runner import ShardJob, StageRunner
+from voxemoset.store.runner import ShardJob, StageBase, StageRunner
 from voxemoset.store.threads import cpu_threads
 
 # The Ray task runner of the running `build`, shared by its stage flows: one local cluster (and one set
@@ -34,7 +34,7 @@ _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _model_for(stage, cfg: Config) -> Any:
+def _model_for(stage: StageBase, cfg: Config) -> Any:
     key = hash_json([stage.name, cfg.model_dump(mode="json")])
     with _MODELS_LOCK:
         if key not in _MODELS:
@@ -59,11 +59,11 @@ def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
     return str(runner.dir / f"{job.name}.parquet")
 
 
-def _ray_options(stage, cfg: Config):
+def _ray_options(stage: StageBase, cfg: Config):
     """What a model stage's shard tasks ask Ray for: GPUs where the cluster has them (a cluster without
     would leave such tasks pending forever), else as many CPUs as the task's torch threads, so Ray does
     not stack several multi-threaded tasks on one core."""
-    if not getattr(stage, "uses_gpu", False) or cfg.orchestration.task_runner != "ray":
+    if not stage.uses_gpu or cfg.orchestration.task_runner != "ray":
         return nullcontext()
     import ray
     from prefect_ray.context import remote_options
@@ -97,33 +97,35 @@ def _task_runner(cfg: Config):
 
 
 def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
-    """Plan a stage, fan its pending shards out as tasks on the configured runner, then finalize."""
-    logger = get_run_logger()
+    """The runner's driver, with the pending shards fanned out as tasks on the configured runner."""
     stage = get_stage(name)
     runner = StageRunner(stage, cfg, cfg.out)
-    plan = stage.plan(cfg)
-    todo = runner.pending(plan, force)
-    logger.info("%s: %d shards, %d to compute", name, len(plan.jobs), len(todo))
-    progress = create_progress_artifact(0.0, description=f"{name}: shards done")
+    summary = runner.drive(lambda todo: _fan_out(stage, cfg, todo), force)
+    if not summary["computed"]:
+        create_progress_artifact(100.0, description=f"{name}: shards done")
+    get_run_logger().info("%s: %d shards, %d computed", name, summary["shards"], summary["computed"])
+    create_table_artifact([_row(name, summary)], key=f"{name}-counts", description=f"{name} counts")
+    return summary
+
+
+def _fan_out(stage: StageBase, cfg: Config, todo: list[ShardJob]) -> None:
+    """One `run_shard` task per pending job; the model loads in the task's worker, once per process."""
+    get_run_logger().info("%s: %d shards to compute", stage.name, len(todo))
+    progress = create_progress_artifact(0.0, description=f"{stage.name}: shards done")
     data = cfg.model_dump(mode="json")
     task_ = run_shard.with_options(retries=cfg.orchestration.task_retries)
-    if todo and getattr(stage, "uses_gpu", False) and cfg.orchestration.task_runner != "ray":
+    if stage.uses_gpu and cfg.orchestration.task_runner != "ray":
         # One GPU stage at a time on one GPU: its shards run one after another in this process,
         # with the model loaded once. On Ray each shard task asks for GPUs and Ray keeps them apart.
         for done, job in enumerate(todo, 1):
-            task_(name, data, job)
+            task_(stage.name, data, job)
             update_progress_artifact(progress, 100.0 * done / len(todo))
-    elif todo:
-        with _task_runner(cfg) as task_runner, _ray_options(stage, cfg):
-            futures = [task_runner.submit(task_, {"stage_name": name, "config_data": data, "job": j}) for j in todo]
-            for done, fut in enumerate(futures, 1):
-                fut.result()
-                update_progress_artifact(progress, 100.0 * done / len(todo))
-    else:
-        update_progress_artifact(progress, 100.0)
-    summary = runner.finalize(plan, computed=len(todo))
-    create_table_artifact([_row(name, summary)], key=f"{name}-counts", description=f"{name} counts")
-    return summary
+        return
+    with _task_runner(cfg) as task_runner, _ray_options(stage, cfg):
+        futures = [task_runner.submit(task_, {"stage_name": stage.name, "config_data": data, "job": j}) for j in todo]
+        for done, fut in enumerate(futures, 1):
+            fut.result()
+            update_progress_artifact(progress, 100.0 * done / len(todo))
 
 
 def _row(name: str, s: dict) -> dict:

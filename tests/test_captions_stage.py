@@ -20,7 +20,8 @@ from voxemoset.captions import validate
 from voxemoset.captions.backends import default_lexicon, default_prompt
 from voxemoset.config import parse_config
 from voxemoset.errors import MissingWeightsError
-from voxemoset.stages.captions import CaptionModel, CaptionsStage, derive_seed, rules_of
+from voxemoset.seeds import derive_seed
+from voxemoset.stages.captions import CaptionModel, CaptionsStage, rules_of
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 

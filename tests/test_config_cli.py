@@ -13,7 +13,8 @@ from voxemoset.config import load_config, parse_config
 from voxemoset.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("demo", "build", "stage", "report", "publish", "deploy", "tiny-models", "train", "generate", "evaluate")
+COMMANDS = ("demo", "build", "stage", "report", "publish", "deploy", "tiny-models", "encode", "train", "generate",
+            "evaluate")  # fmt: skip
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -69,3 +70,9 @@ def test_missing_source_path_is_one_line(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", {"out": str(tmp_path), "sources": {"emoset": str(tmp_path / "none")}})
     proc = _cli("stage", "images", "-c", str(cfg))
     assert proc.returncode != 0 and proc.stderr.strip().startswith("error: sources.emoset: folder not found")
+
+
+def test_stage_publish_without_a_repo_is_one_line(tmp_path):
+    proc = _cli("stage", "publish", "-c", str(write_config(tmp_path / "c.yaml", {"out": str(tmp_path)})))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error: stage publish needs publish.repo_id")

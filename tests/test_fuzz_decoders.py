@@ -21,9 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from voxemoset.config import ImagesConfig
+from voxemoset.config import ImagesConfig, PrepConfig
 from voxemoset.sources.emoset import read_annotation
-from voxemoset.speech.prep import PrepConfig
 from voxemoset.stages import images, references
 
 CASES = settings(

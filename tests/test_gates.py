@@ -19,12 +19,13 @@ import torch
 import yaml
 
 from tests.gates_fakes import run_gates
-from voxemoset.config import load_config
+from voxemoset.audio import check_signal
+from voxemoset.config import SignalConfig, load_config
 from voxemoset.gates.loop import retry_reference, retry_seed
-from voxemoset.gates.signal import SignalConfig, check_signal
 from voxemoset.stages.captions import SCHEMA as CAPTIONS_SCHEMA
 from voxemoset.store.atomic import write_parquet
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
+from voxemoset.store.work import WORK_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTION = "A red bus drives slowly past an old stone church."
@@ -103,7 +104,7 @@ def test_failing_twice_then_passing_keeps_the_third_attempt(gated):
     expected_ref = retry_reference({"id": a["id"], "reference_id": log[0]["reference_id"]}, 3, refs, cfg.gates)
     assert a["reference_id"] == expected_ref["reference_id"] != log[0]["reference_id"]
     # The kept audio is the passing attempt's, as persisted in the third round.
-    rounds = sorted((stage_dir(out, "gates") / "attempts").rglob("round-*.parquet"))
+    rounds = sorted((stage_dir(out, "gates") / WORK_DIR).rglob("round-*.parquet"))
     third = [r for r in pq.read_table(rounds[2]).to_pylist() if r["id"] == a["id"]][0]
     assert third["passed"] and a["audio"]["bytes"] == third["audio"]["bytes"]
     assert a["dnsmos_ovrl"] is not None and 1.0 <= a["dnsmos_ovrl"] <= 5.0
@@ -143,7 +144,7 @@ def test_killed_mid_loop_resumes_to_the_same_table(speech_out, gated, tmp_path):
     out = load_config(path).out
     cmd = [sys.executable, "-m", "tests.gates_fakes", str(path)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    attempts = stage_dir(out, "gates") / "attempts"
+    attempts = stage_dir(out, "gates") / WORK_DIR
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if len(list(attempts.rglob("round-*.parquet"))) >= 1:  # after the first round, mid-loop

@@ -247,7 +247,7 @@ def test_a_file_name_that_is_not_utf8_is_a_reject_not_a_crash(tmp_path):
 
 
 def test_prepare_clip_checks_the_root_again(tmp_path):
-    from voxemoset.speech.prep import PrepConfig
+    from voxemoset.config import PrepConfig
     from voxemoset.stages.references import prepare_clip
 
     outside = _wav(tmp_path / "outside.wav")
@@ -272,7 +272,7 @@ def test_emobox_manifest_paths_cannot_leave_the_corpus():
 
 
 def test_flac_header_claiming_2_to_the_36_frames_is_unreadable_not_a_256_gib_allocation(tmp_path):
-    from voxemoset.sources.audio import AudioReadError, load_audio
+    from voxemoset.audio import AudioReadError, load_audio
 
     buf = io.BytesIO()
     sf.write(buf, np.zeros(4800, np.float32), 16000, format="FLAC", subtype="PCM_16")
@@ -286,7 +286,7 @@ def test_flac_header_claiming_2_to_the_36_frames_is_unreadable_not_a_256_gib_all
 
 
 def test_wav_claiming_a_1_hz_rate_is_a_reject(tmp_path):
-    from voxemoset.speech.prep import PrepConfig
+    from voxemoset.config import PrepConfig
     from voxemoset.stages.references import prepare_clip
 
     path = _wav(tmp_path / "root" / "a.wav")

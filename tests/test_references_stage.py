@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from voxemoset.audio import decode_audio_bytes
 from voxemoset.config import parse_config
-from voxemoset.speech.prep import decode_audio_bytes
 from voxemoset.stages.references import ReferencesStage
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 
@@ -106,7 +106,8 @@ def test_second_run_is_a_noop(built):
     ],
 )
 def test_bad_clips_are_rejected_with_reason(signal, reason):
-    from voxemoset.speech.prep import AudioReject, PrepConfig, prepare_reference
+    from voxemoset.config import PrepConfig
+    from voxemoset.speech.prep import AudioReject, prepare_reference
 
     with pytest.raises(AudioReject) as e:
         prepare_reference(signal, 16000, PrepConfig())

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from voxemoset.audio import AudioReadError, load_audio
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.fixtures.speech import build_speech_corpora
-from voxemoset.sources.audio import AudioReadError, load_audio
 from voxemoset.sources.cremad import scan_cremad
 from voxemoset.sources.emobox import cremad_key, load_sentences, load_split, mead_key, ravdess_key
 from voxemoset.sources.mead import scan_mead

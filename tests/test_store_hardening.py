@@ -22,7 +22,16 @@ from voxemoset.errors import UserError
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.digest import build_digest
 from voxemoset.store.lock import LOCK_NAME, out_lock
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, list_shards, run_stage, stage_dir, upstream_jobs
+from voxemoset.store.runner import (
+    Plan,
+    ShardJob,
+    ShardOutput,
+    StageBase,
+    list_shards,
+    run_stage,
+    stage_dir,
+    upstream_jobs,
+)
 
 
 def _config(out: Path, emoset: Path):
@@ -109,7 +118,7 @@ def test_marker_from_an_older_version_is_recomputed(built, undisturbed):
     assert _snapshot(out) == undisturbed
 
 
-class CountsStage:
+class CountsStage(StageBase):
     """A stage reading the images stage shard by shard, as captions reads it."""
 
     name = "counts"
@@ -117,9 +126,6 @@ class CountsStage:
 
     def plan(self, config) -> Plan:
         return Plan(upstream_jobs(self, config.out, "images", {}, None))
-
-    def load(self, config) -> None:
-        return None
 
     def process(self, job: ShardJob, model, config) -> ShardOutput:
         ids = pq.read_table(job.inputs, columns=["image_id"]).column("image_id")

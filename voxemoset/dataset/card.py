@@ -14,7 +14,7 @@ from voxemoset.dataset.shards import SplitStats
 from voxemoset.emotions import EMOTIONS
 
 # Config sections that describe the builder's machine (paths, workers), not the data: left out of the card.
-MACHINE_KEYS = ("out", "sources", "orchestration")
+MACHINE_KEYS = ("out", "sources", "orchestration", "publish")
 # Settings that are not thresholds (where a model lives, how it runs); the rest of gates/captions is.
 _NOT_THRESHOLDS = ("model", "device", "batch_size", "max_new_tokens", "dtype", "backend", "table", "openai", "vllm",
                    "prompt", "lexicon", "temperature", "top_p", "asr", "seed")  # fmt: skip

@@ -6,9 +6,9 @@ from functools import cache
 
 import pyarrow as pa
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTIONS
 
-SAMPLE_RATE = 16000
 MEDIA_COLUMNS = ("image", "audio")
 # EmoSet's per-image annotations (all optional in EmoSet, so nullable here).
 ATTRIBUTE_COLUMNS = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")
@@ -62,7 +62,7 @@ DESCRIPTIONS = {
     "emoset_emotion": "the image's original EmoSet label",
     "caption": "emotion-free caption of the image (LLaVA-OneVision)",
     "caption_index": "which of the image's three captions (0-2)",
-    "audio": f"the caption spoken by F5-TTS with an emotional reference, FLAC {SAMPLE_RATE} Hz mono",
+    "audio": f"the caption spoken by F5-TTS with an emotional reference, FLAC {OUT_RATE} Hz mono",
     "duration_s": "audio length in seconds",
     "n_words": "words in the caption",
     "reference_id": "reference clip that set the voice and emotion",
@@ -96,7 +96,7 @@ def features():
 
     special = {
         "image": Image(),
-        "audio": Audio(sampling_rate=SAMPLE_RATE),
+        "audio": Audio(sampling_rate=OUT_RATE),
         "emotion": ClassLabel(names=list(EMOTIONS)),
         "object": List(Value("string")),
     }

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voxemoset.gates.config import GatesConfig
+from voxemoset.audio import OUT_RATE, check_signal
+from voxemoset.config import GatesConfig
 from voxemoset.gates.intelligibility import word_error_rate
-from voxemoset.gates.signal import check_signal
 from voxemoset.models.emotion2vec import top_emotion
 
 
@@ -59,7 +59,7 @@ def best_attempt(attempts: list[dict]) -> dict:
 def judge(candidates: list[dict], clips: list[np.ndarray], models: GateModels, cfg: GatesConfig) -> list[dict]:
     """Score candidates (dicts with id, attempt, emotion, caption) and decide pass/fail with the first failing gate."""
     for c, x in zip(candidates, clips, strict=True):
-        c["signal"] = check_signal(x, 16000, cfg.signal)
+        c["signal"] = check_signal(x, OUT_RATE, cfg.signal)
     ok = [i for i, c in enumerate(candidates) if c["signal"] is None]
     ids = [f"{candidates[i]['id']}#{candidates[i]['attempt']}" for i in ok]
     emo = models.emotion.score([clips[i] for i in ok], ids=ids)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.models import dnsmos_split as split
 
 log = logging.getLogger(__name__)
 
-SR = 16000
+SR = OUT_RATE  # the P.835 model's input rate; the window and hop arithmetic below is in these samples
 WINDOW_S = 9.01
 WINDOW_LEN = int(WINDOW_S * SR)  # 144160 samples, the P.835 model's fixed input
 N_FFT, HOP, N_MELS = 321, 160, 120  # speechmos's audio_melspec: frame_size + 1, hop, mels

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTION2VEC_TO_EMOTION, EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.safe_load import read_state_dict, short_reason
@@ -142,7 +143,7 @@ class Emotion2vecScorer:
             return []
         results = self.model.generate(
             [np.asarray(c, dtype=np.float32) for c in clips],
-            fs=16000,
+            fs=OUT_RATE,
             granularity="utterance",
             extract_embedding=False,
             batch_size=self.batch_size,

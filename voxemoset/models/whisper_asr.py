@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.models.resolve import redownload_command, resolve_checkpoint, weight_files
 from voxemoset.models.safe_load import check_hf_folder, corrupt_weights_named
 
@@ -59,7 +60,7 @@ class WhisperTranscriber:
         texts: list[str] = []
         for i in range(0, len(clips), self.batch_size):
             batch = [np.asarray(c, dtype=np.float32) for c in clips[i : i + self.batch_size]]
-            feats = self.processor.feature_extractor(batch, sampling_rate=16000, return_tensors="pt").input_features
+            feats = self.processor.feature_extractor(batch, sampling_rate=OUT_RATE, return_tensors="pt").input_features
             with torch.inference_mode():
                 ids = self.model.generate(
                     feats.to(self.device, self.dtype),

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import soundfile as sf
 import soxr
-from pydantic import BaseModel, ConfigDict, Field
+
+from voxemoset.audio import dbfs
+from voxemoset.config import PrepConfig
 
 # Sanity bounds on a file's claimed sample rate, not a quality gate: a header mangled to 1 Hz would make
 # resampling to 24 kHz allocate thousands of times the clip.
 RATE_RANGE_HZ = (4000, 384000)
-
-
-class PrepConfig(BaseModel):
-    """Limits and targets of reference preparation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sample_rate: int = Field(24000, description="F5-TTS's mel rate")
-    min_s: float = Field(1.0, gt=0, description="shorter (after trimming) is rejected")
-    max_s: float = Field(12.0, gt=0, description="longer is rejected: F5 clips references past ~12 s")
-    trim_top_db: float = Field(35.0, gt=0, description="edges quieter than peak - this are trimmed")
-    trim_pad_s: float = Field(0.05, ge=0, description="silence kept on each side after trimming")
-    silence_dbfs: float = Field(-50.0, description="quieter RMS is rejected as silent")
-    clip_level: float = Field(0.999, gt=0, le=1, description="|sample| at or above counts as clipped")
-    max_clipped_fraction: float = Field(0.001, ge=0, description="more clipped samples is rejected")
-    target_rms_dbfs: float = Field(-20.0, description="loudness after normalisation")
-    peak_limit: float = Field(0.95, gt=0, le=1, description="peak after normalisation")
 
 
 class AudioReject(Exception):
@@ -37,12 +19,6 @@ class AudioReject(Exception):
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(detail)
         self.reason, self.detail = reason, detail
-
-
-def dbfs(x: np.ndarray) -> float:
-    """RMS level in dB relative to full scale (-inf for digital silence)."""
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20 * np.log10(rms) if rms > 0 else float("-inf")
 
 
 def trim_silence(x: np.ndarray, sr: int, top_db: float, pad_s: float) -> np.ndarray:
@@ -92,16 +68,3 @@ def prepare_reference(x: np.ndarray, sr: int, cfg: PrepConfig) -> tuple[np.ndarr
         "gain_db": round(20 * np.log10(gain), 2),
     }
     return y, meta
-
-
-def encode_flac(x: np.ndarray, sr: int) -> bytes:
-    """16-bit FLAC bytes (lossless for what F5 and datasets' Audio read)."""
-    buf = io.BytesIO()
-    sf.write(buf, x, sr, format="FLAC", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def decode_audio_bytes(data: bytes) -> tuple[np.ndarray, int]:
-    """float32 mono samples and rate from encoded bytes (FLAC/WAV)."""
-    x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    return x.mean(axis=1), sr

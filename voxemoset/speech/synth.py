@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from voxemoset.audio import TTS_RATE
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.safe_load import corrupt_weights_named
 from voxemoset.models.vocos import VOCOS_DOWNLOAD, VOCOS_MODEL, load_vocos
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
     from voxemoset.config import SpeechConfig
 
-SAMPLE_RATE = 24000
 HOP = 256  # mel frames are 256 samples at 24 kHz (F5 v1 and vocos-mel-24khz)
 N_MELS = 100
 REF_TAIL_S = 0.05  # F5TTS.infer's preprocess_ref_audio_text appends 50 ms of silence to the reference
@@ -121,7 +121,7 @@ def f5_reference(audio: np.ndarray, text: str) -> tuple[np.ndarray, str]:
         raise ValueError("empty reference text (F5 would download Whisper to transcribe the reference)")
     if not text.endswith("。"):
         text += " " if text.endswith(".") else ". "
-    tail = np.zeros(int(REF_TAIL_S * SAMPLE_RATE), dtype=np.float32)
+    tail = np.zeros(int(REF_TAIL_S * TTS_RATE), dtype=np.float32)
     return np.concatenate([np.asarray(audio, dtype=np.float32), tail]), text
 
 
@@ -194,7 +194,7 @@ def _masked_attention(transformer: Any, on: bool):
 class F5Synthesizer:
     """F5-TTS v1 (a loaded CFM) + Vocos: length-bucketed batches, one sampling loop per batch, per-item seeds."""
 
-    sample_rate = SAMPLE_RATE
+    sample_rate = TTS_RATE
 
     def __init__(self, model: Any, vocoder: Any, *, batch_size: int = 16, nfe_step: int = 32,
                  cfg_strength: float = 2.0, sway_sampling_coef: float | None = -1.0):  # fmt: skip

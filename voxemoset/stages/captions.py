@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass, field
 
@@ -21,22 +20,13 @@ from voxemoset.captions.backends import (
 )
 from voxemoset.captions.table_backend import CAPTIONS_TABLE_BAD_ROW, TableCaptioner, table_identity
 from voxemoset.captions.validate import Rules, Verdict, load_lexicon, validate_answer, words_of
-from voxemoset.config import CaptionsConfig, Config
+from voxemoset.config import CaptionsConfig, Config, output_settings
 from voxemoset.models.resolve import model_label
+from voxemoset.rows import CAPTION_FIELDS
+from voxemoset.seeds import derive_seed
 from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, upstream_jobs
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, upstream_jobs
 
-# What identifies a caption and travels with it downstream (speech rows, gate rows, published rows).
-CAPTION_FIELDS = [
-    ("image_id", pa.string()),
-    ("split", pa.string()),
-    ("emotion", pa.string()),
-    ("emoset_emotion", pa.string()),
-    ("caption_index", pa.int8()),
-    ("caption", pa.string()),
-    ("n_words", pa.int32()),
-]
-CAPTION_COLUMNS = tuple(name for name, _ in CAPTION_FIELDS)
 SCHEMA = pa.schema(
     [
         ("caption_id", pa.string()),
@@ -48,11 +38,6 @@ SCHEMA = pa.schema(
 )
 IMAGE_COLUMNS = ["image_id", "split", "emotion", "emoset_emotion", "image"]
 DETAIL_CHARS = 500
-# Settings that change how fast captions come, not which: left out of the stage key.
-OPERATIONAL = {
-    "openai": {"base_url", "api_key_env", "concurrency", "max_retries", "backoff_s", "timeout_s"},
-    "vllm": {"gpu_memory_utilization", "max_num_seqs", "enforce_eager", "max_model_len"},
-}
 
 
 @dataclass
@@ -66,12 +51,6 @@ class CaptionModel:
     bad_rows: dict[str, str] = field(default_factory=dict)
 
 
-def derive_seed(base: int, image_id: str, attempt: int) -> int:
-    """Seed of one image's n-th attempt: a pure function of (base seed, image, attempt), 31 bits."""
-    digest = hashlib.sha256(f"{base}:{image_id}:{attempt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFFFFFF
-
-
 def rules_of(cfg: CaptionsConfig) -> Rules:
     """The validation limits of a captions config."""
     return Rules(cfg.min_words, cfg.max_words, cfg.max_similarity)
@@ -79,9 +58,7 @@ def rules_of(cfg: CaptionsConfig) -> Rules:
 
 def stage_key_config(cfg: CaptionsConfig) -> dict:
     """The captions config as keyed: everything that can change an answer, plus prompt and lexicon text."""
-    data = cfg.model_dump(mode="json")
-    for section, keys in OPERATIONAL.items():
-        data[section] = {k: v for k, v in data[section].items() if k not in keys}
+    data = output_settings(cfg)  # speed-only settings (batch size, device, server knobs) change no answer
     # The files' contents key the stage, not their paths: editing the prompt recaptions, moving it does not.
     data["prompt"] = sha256_text(read_text(prompt_path(cfg), "captions.prompt"))
     data["lexicon"] = sha256_text(read_text(lexicon_path(cfg), "captions.lexicon"))
@@ -114,7 +91,7 @@ def caption_images(
     return results
 
 
-class CaptionsStage:
+class CaptionsStage(StageBase):
     """Images shard k -> captions shard k: one row per caption, rejects for images out of attempts."""
 
     name = "captions"

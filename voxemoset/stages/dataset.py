@@ -17,15 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
 
-from voxemoset.config import Config
+from voxemoset.audio import OUT_RATE
+from voxemoset.config import Config, output_settings
 from voxemoset.dataset.card import MACHINE_KEYS, card_text
-from voxemoset.dataset.features import ATTRIBUTE_COLUMNS, COLUMNS, SAMPLE_RATE, emotion_index
+from voxemoset.dataset.features import ATTRIBUTE_COLUMNS, COLUMNS, emotion_index
 from voxemoset.dataset.shards import SplitWriter
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, write_atomic
 from voxemoset.store.keys import hash_json
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, stage_dir, verified_shards
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key, stage_dir, verified_shards
 
 INDEX_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string()), ("image_id", pa.string()),
                           ("emotion", pa.string()), ("shard", pa.string())])  # fmt: skip
@@ -63,12 +64,12 @@ def _audio_problem(data: bytes | None) -> str | None:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError) as e:
         return f"unreadable audio: {e}"
-    if info.samplerate != SAMPLE_RATE or info.channels != 1:
-        return f"{info.samplerate} Hz, {info.channels} channels (need {SAMPLE_RATE} Hz mono)"
+    if info.samplerate != OUT_RATE or info.channels != 1:
+        return f"{info.samplerate} Hz, {info.channels} channels (need {OUT_RATE} Hz mono)"
     return None
 
 
-class DatasetStage:
+class DatasetStage(StageBase):
     """Gates + images shards -> `<out>/dataset/` (data/<split>-NNNNN-of-NNNNN.parquet, README.md)."""
 
     name = "dataset"
@@ -82,18 +83,15 @@ class DatasetStage:
             "images": [[p.name, sha] for p, sha in images],
             "prompt": hash_json(_prompt_text(config)),
         }
-        # The card records the whole config (less machine paths), so all of it keys the output.
-        stage_config = {k: v for k, v in config.model_dump(mode="json").items() if k not in MACHINE_KEYS}
+        # The card records the config (less machine paths), so all of it keys the output but speed-only settings.
+        stage_config = {k: v for k, v in output_settings(config).items() if k not in MACHINE_KEYS}
         key = job_key(self, stage_config, None, inputs)
-        # The marker vouches for <out>/dataset; if that folder was removed, the job is not done any more.
-        marker = stage_dir(out, self.name) / "_done" / "all.json"
-        if marker.is_file() and not (dataset_dir(out) / "README.md").is_file():
-            marker.unlink()
         work = {"gates": [str(p) for p, _ in gates], "images": [str(p) for p, _ in images]}
         return Plan([ShardJob("all", key, work)])
 
-    def load(self, config: Config) -> None:
-        return None
+    def outputs_intact(self, config: Config, job: ShardJob) -> bool:
+        """The marker vouches for `<out>/dataset` too: if that folder was removed, the job is not done any more."""
+        return (dataset_dir(config.out) / "README.md").is_file()
 
     def process(self, job: ShardJob, model: None, config: Config) -> ShardOutput:
         out = Path(config.out)
@@ -205,7 +203,7 @@ def _read_images(where: dict[str, Path], ids: set[str]) -> dict[str, dict]:
 def _swap_in(build: Path, final: Path) -> None:
     """Replace `final` by `build` with two atomic renames.
 
-    A crash between them leaves no `final`; the next plan then drops the stale marker and rebuilds.
+    A crash between them leaves no `final`; the runner then finds the job undone and rebuilds.
     """
     old = final.with_name(f"{final.name}.old.{os.getpid()}{TMP_SUFFIX}")
     if final.exists():

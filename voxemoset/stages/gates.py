@@ -1,7 +1,7 @@
 """`gates` stage: judge each utterance, regenerate failures (new seed, then new reference) up to a budget.
 
-Every round of attempts of a shard is persisted as it finishes under
-`stages/gates/attempts/<shard>/<key>/round-NN.parquet`, so a killed run resumes where it stopped.
+Every round of attempts of a shard is persisted as it finishes, as a round of the job's work folder (kept by
+the runner), so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,13 +16,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soxr
 
-from voxemoset.config import Config
+from voxemoset.audio import OUT_RATE, TTS_RATE, decode_audio_bytes, encode_flac
+from voxemoset.config import Config, output_settings, speech_settings
 from voxemoset.gates.loop import GateModels, best_attempt, judge, retry_reference, retry_seed
-from voxemoset.speech.prep import decode_audio_bytes, encode_flac
-from voxemoset.stages.captions import CAPTION_COLUMNS
-from voxemoset.store.atomic import write_parquet
+from voxemoset.rows import CAPTION_COLUMNS
 from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import ShardJob, ShardOutput, list_shards, stage_dir, upstream_jobs, verified_shards
+from voxemoset.store.runner import (
+    Plan,
+    ShardJob,
+    ShardOutput,
+    StageBase,
+    list_shards,
+    stage_dir,
+    upstream_jobs,
+    verified_shards,
+)
+from voxemoset.store.work import WorkDir
 
 CARRY = ("id", *CAPTION_COLUMNS, "speed")
 ATTEMPT_FIELDS = ("attempt", "tts_seed", "reference_id", "reference_corpus", "reference_speaker", "reference_text")
@@ -91,7 +99,7 @@ def _default_synth(config: Config):
     return make_synthesizer(config.speech)
 
 
-class GatesStage:
+class GatesStage(StageBase):
     """Speech shards -> judged utterances (kept rows) and rejects carrying their best attempt's scores."""
 
     name = "gates"
@@ -105,14 +113,12 @@ class GatesStage:
         self._gate_models = gate_models or _default_gate_models
         self._synth = synth or _default_synth
 
-    def plan(self, config: Config):
-        from voxemoset.store.runner import Plan
-
+    def plan(self, config: Config) -> Plan:
         g = config.gates
         models = {"emotion": model_identity(g.emotion_model), "asr": g.asr_model if g.asr else None,
-                  "speech": config.speech.model_dump(mode="json"),
+                  "speech": speech_settings(config.speech),
                   "references": [p.name for p, _ in verified_shards(config.out, "references", self.name)]}  # fmt: skip
-        return Plan(upstream_jobs(self, config.out, "speech", g.model_dump(mode="json"), models))
+        return Plan(upstream_jobs(self, config.out, "speech", output_settings(g), models))
 
     def load(self, config: Config) -> _Models:
         return _Models(config, self._gate_models(config), lambda: self._synth(config))
@@ -120,21 +126,22 @@ class GatesStage:
     def process(self, job: ShardJob, model: _Models, config: Config) -> ShardOutput:
         speech = pq.read_table(job.inputs)
         utts = speech.to_pylist()
-        folder = stage_dir(config.out, self.name) / "attempts" / job.name / job.key[:16]
-        history = _load_history(folder)
+        work = job.work
+        assert work is not None, "the runner gives every job its work folder"
+        history = _load_history(work)
         by_id = {u["id"]: u for u in utts}
         first = [u for u in utts if u["id"] not in history]
         if first:
             cands = [_candidate(u, 1, u["tts_seed"], _same_reference(u)) for u in first]
             clips = [decode_audio_bytes(u["audio"]["bytes"])[0] for u in first]
-            _record_round(folder, history, cands, clips, model, config)
+            _record_round(work, history, cands, clips, model, config)
         while True:
             todo = [by_id[i] for i, a in history.items() if i in by_id and not any(x["passed"] for x in a)
                     and len(a) < config.gates.max_attempts]  # fmt: skip
             if not todo:
                 break
             cands, clips = _regenerate(todo, history, model, config)
-            _record_round(folder, history, cands, clips, model, config)
+            _record_round(work, history, cands, clips, model, config)
         return _finish(utts, history, output_schema(speech.schema))
 
 
@@ -163,17 +170,16 @@ def _regenerate(todo: list[dict], history: dict, model: _Models, config: Config)
         audio, sr = decode_audio_bytes(ref["audio"]["bytes"])
         requests.append(SynthRequest(u["caption"], audio, ref["transcript"], cands[-1]["tts_seed"], u["speed"]))
     waves = model.synth().synthesize(requests)
-    return cands, [soxr.resample(w, 24000, 16000).astype(np.float32) for w in waves]
+    return cands, [soxr.resample(w, TTS_RATE, OUT_RATE).astype(np.float32) for w in waves]
 
 
-def _record_round(folder: Path, history: dict, cands: list[dict], clips: list, model: _Models, config: Config) -> None:
+def _record_round(work: WorkDir, history: dict, cands: list[dict], clips: list, model: _Models, config: Config) -> None:
     """Judge one round and persist it before anything else happens (the resume point)."""
     judge(cands, clips, model.gate, config.gates)
     for c, x in zip(cands, clips, strict=True):
-        c["audio"] = {"bytes": encode_flac(x, 16000), "path": f"{c['id']}.flac"}
-        c["duration_s"] = round(len(x) / 16000, 4)
-    n = len(list(folder.glob("round-*.parquet"))) if folder.is_dir() else 0
-    write_parquet(folder / f"round-{n + 1:02d}.parquet", pa.Table.from_pylist([_attempt_row(c) for c in cands]))
+        c["audio"] = {"bytes": encode_flac(x, OUT_RATE), "path": f"{c['id']}.flac"}
+        c["duration_s"] = round(len(x) / OUT_RATE, 4)
+    work.save_round(pa.Table.from_pylist([_attempt_row(c) for c in cands]))
     for c in cands:
         history.setdefault(c["id"], []).append(c)
 
@@ -182,10 +188,10 @@ def _attempt_row(c: dict) -> dict:
     return {k: c.get(k) for k in (*CARRY, *ATTEMPT_FIELDS, *SCORES, "audio", "duration_s")}
 
 
-def _load_history(folder: Path) -> dict[str, list[dict]]:
+def _load_history(work: WorkDir) -> dict[str, list[dict]]:
     history: dict[str, list[dict]] = {}
-    for path in sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []:
-        for row in pq.read_table(path).to_pylist():
+    for table in work.rounds():
+        for row in table.to_pylist():
             history.setdefault(row["id"], []).append(row)
     return history
 

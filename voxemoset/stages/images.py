@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from voxemoset.config import Config, require_dir
+from voxemoset.config import Config, output_settings, require_dir
 from voxemoset.sources.base import inside_root
 from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
 from voxemoset.store.keys import file_fingerprint
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
 
 # Formats kept byte for byte when already RGB; anything else is re-encoded losslessly as PNG.
 KEEP_FORMATS = {"JPEG", "PNG"}
@@ -144,7 +144,7 @@ def process_entry(entry: dict, cfg, root: Path) -> dict:
     }
 
 
-class ImagesStage:
+class ImagesStage(StageBase):
     """EmoSet split files -> validated image rows, one shard per `shard_size` images of a split."""
 
     name = "images"
@@ -174,18 +174,16 @@ class ImagesStage:
                     for e in chunk
                 ]
                 name = f"{split}-{k // cfg.shard_size:05d}"
-                jobs.append(ShardJob(name, job_key(self, cfg.model_dump(mode="json"), None, fingerprint), chunk))
+                key = job_key(self, output_settings(cfg), None, fingerprint)
+                # Split-file problems sort by their `<split>.json#N` source, after every image id (EmoSet ids start
+                # with a label): the runner writes them after what `process` rejects, the order they had as inputs.
+                items = [e for e in chunk if "image_id" in e]
+                jobs.append(ShardJob(name, key, items, tuple(e for e in chunk if "image_id" not in e)))
         return Plan(jobs, dict(sorted(scan.filtered.items())))
-
-    def load(self, config: Config) -> None:
-        return None
 
     def process(self, job: ShardJob, model: None, config: Config) -> ShardOutput:
         rows, rejects = [], []
         for entry in job.inputs:
-            if "reason" in entry:
-                rejects.append(entry)
-                continue
             try:
                 rows.append(process_entry(entry, config.images, config.sources.emoset))
             except ImageReject as e:

@@ -11,13 +11,13 @@ import numpy as np
 import pyarrow as pa
 import soxr
 
-from voxemoset.config import Config, require_dir
+from voxemoset.audio import OUT_RATE, AudioReadError, encode_flac, load_audio
+from voxemoset.config import Config, PrepConfig, output_settings, require_dir
 from voxemoset.models.resolve import model_label
-from voxemoset.sources.audio import AudioReadError, load_audio
 from voxemoset.sources.base import inside_root
-from voxemoset.speech.prep import AudioReject, PrepConfig, encode_flac, prepare_reference
+from voxemoset.speech.prep import AudioReject, prepare_reference
 from voxemoset.store.keys import file_fingerprint
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
 
 SCHEMA = pa.schema(
     [
@@ -115,7 +115,7 @@ def prepare_clip(entry: dict, prep: PrepConfig, root: Path) -> dict:
     return {"row": row, "audio": y}
 
 
-class ReferencesStage:
+class ReferencesStage(StageBase):
     """Source corpora -> prepared reference rows, sharded by corpus and split."""
 
     name = "references"
@@ -123,7 +123,7 @@ class ReferencesStage:
 
     def plan(self, config: Config) -> Plan:
         cfg = config.references
-        settings = cfg.model_dump(mode="json")
+        settings = output_settings(cfg)  # Whisper's device and batch size change no transcript
         whisper = model_label(cfg.whisper_model) if "mead" in cfg.corpora else None
         jobs, filtered = [], {}
         for corpus in cfg.corpora:
@@ -146,7 +146,9 @@ class ReferencesStage:
                     )
             problems = [{"source": p.source, "reason": p.reason, "detail": p.detail} for p in scan.problems]
             if problems:
-                jobs.append(ShardJob(f"{corpus}-problems", job_key(self, settings, None, problems), problems))
+                # A corpus's unusable files get a shard of their own: no rows, just their rejects.
+                key = job_key(self, settings, None, problems)
+                jobs.append(ShardJob(f"{corpus}-problems", key, [], tuple(problems)))
         return Plan(jobs, dict(sorted(filtered.items())))
 
     def load(self, config: Config) -> _LazyTranscriber:
@@ -156,9 +158,6 @@ class ReferencesStage:
         cfg = config.references
         rows, rejects, needs_asr = [], [], []
         for entry in job.inputs:
-            if "reason" in entry:
-                rejects.append(entry)
-                continue
             result = prepare_clip(entry, cfg.prep, getattr(config.sources, entry["corpus"]))
             if "reason" in result:
                 rejects.append(result)
@@ -166,7 +165,7 @@ class ReferencesStage:
             row, y = result["row"], result["audio"]
             rows.append(row)
             if not row["transcript"]:
-                needs_asr.append((row, soxr.resample(y, cfg.prep.sample_rate, 16000)))
+                needs_asr.append((row, soxr.resample(y, cfg.prep.sample_rate, OUT_RATE)))
         if needs_asr:
             texts = model.transcribe([audio for _, audio in needs_asr])
             for (row, _), text in zip(needs_asr, texts, strict=True):

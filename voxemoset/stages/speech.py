@@ -14,16 +14,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soxr
 
-from voxemoset.config import Config, SpeechConfig
+from voxemoset.audio import OUT_RATE, TTS_RATE, decode_audio_bytes, encode_flac, to_out_rate
+from voxemoset.config import Config, SpeechConfig, speech_settings
 from voxemoset.errors import UserError
+from voxemoset.rows import CAPTION_COLUMNS, CAPTION_FIELDS
+from voxemoset.seeds import derive_seed
 from voxemoset.speech.assign import assign_references
-from voxemoset.speech.prep import decode_audio_bytes, encode_flac
-from voxemoset.speech.synth import SAMPLE_RATE, Synthesizer, SynthRequest, locate_f5, locate_vocos
-from voxemoset.stages.captions import CAPTION_COLUMNS, CAPTION_FIELDS
+from voxemoset.speech.synth import Synthesizer, SynthRequest, locate_f5, locate_vocos
 from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, job_key, list_shards, stage_dir, verified_shards
+from voxemoset.store.runner import (
+    Plan,
+    ShardJob,
+    ShardOutput,
+    StageBase,
+    job_key,
+    list_shards,
+    stage_dir,
+    verified_shards,
+)
 
-OUT_RATE = 16000
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -44,15 +53,7 @@ SCHEMA = pa.schema(
 )
 CAPTION_KEYS = ["image_id", "caption_index", "split", "emotion"]
 REFERENCE_KEYS = ["reference_id", "corpus", "speaker", "split", "emotion", "intensity", "transcript"]
-# Settings that change speed, or name files whose identity is keyed separately: not in the stage key.
-OPERATIONAL = {"batch_size", "checkpoint", "vocab_file", "vocoder"}
 CHUNK_BATCHES = 8  # requests handed to the synthesizer at once, in batches: room to bucket by length
-
-
-def derive_tts_seed(base: int, image_id: str, caption_index: int) -> int:
-    """Seed of one caption's first synthesis: a pure function of (base seed, image, caption index), 31 bits."""
-    digest = hashlib.sha256(f"{base}:{image_id}:{caption_index}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFFFFFF
 
 
 def utterance_id(image_id: str, caption_index: int, reference_id: str, seed: int) -> str:
@@ -104,7 +105,7 @@ def _default_synth(cfg: SpeechConfig) -> Synthesizer:
     return make_synthesizer(cfg)
 
 
-class SpeechStage:
+class SpeechStage(StageBase):
     """Captions shard k -> speech shard k: one 16 kHz utterance per caption, references assigned globally."""
 
     name = "speech"
@@ -123,7 +124,8 @@ class SpeechStage:
     def plan(self, config: Config) -> Plan:
         cfg = config.speech
         model = self.model_id(cfg)
-        settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in OPERATIONAL}
+        # Speed-only settings left out; the model files are keyed by content through `model`, not by path.
+        settings = speech_settings(cfg)
         shards = dict(verified_shards(config.out, "captions", self.name))
         if not shards:
             raise UserError(f"stage speech reads the captions stage, which has no shards under {config.out}: run it")
@@ -164,7 +166,7 @@ class SpeechStage:
             elif isinstance(audio[ref_id], str):
                 rejects.append({"source": source, "reason": "speech_reference_unreadable", "detail": audio[ref_id]})
             else:
-                seed = derive_tts_seed(cfg.seed, c["image_id"], c["caption_index"])
+                seed = derive_seed(cfg.seed, c["image_id"], c["caption_index"])
                 text = refs[ref_id]["transcript"] or ""
                 todo.append((c, source, ref_id, SynthRequest(c["caption"], audio[ref_id], text, seed, cfg.speed)))
         rows, failures, start = [], [], time.perf_counter()
@@ -177,7 +179,7 @@ class SpeechStage:
                 if isinstance(wave, str):
                     failures.append({"source": source, "reason": "speech_synthesis_failed", "detail": wave})
                     continue
-                y = np.clip(soxr.resample(wave, SAMPLE_RATE, OUT_RATE), -1.0, 1.0).astype(np.float32)
+                y = to_out_rate(wave, TTS_RATE)
                 if y.size == 0 or not np.isfinite(y).all():
                     failures.append({"source": source, "reason": "speech_bad_audio", "detail": "empty or not finite"})
                     continue
@@ -216,7 +218,7 @@ def load_reference_audio(refs: dict[str, dict]) -> dict[str, np.ndarray | str]:
             except Exception as e:  # noqa: BLE001 - a bad blob rejects its captions
                 out[ref_id] = f"{type(e).__name__}: {e}"[:500]
                 continue
-            out[ref_id] = x if sr == SAMPLE_RATE else soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
+            out[ref_id] = x if sr == TTS_RATE else soxr.resample(x, sr, TTS_RATE).astype(np.float32)
     return out
 
 

@@ -6,13 +6,17 @@ import hashlib
 from pathlib import Path
 
 from voxemoset.store.atomic import TMP_SUFFIX
+from voxemoset.store.verify import MARKER_DIR
+from voxemoset.store.work import WORK_DIR
+
+# What the runner keeps beside a stage's data: markers (timings in their stats) and resumable work logs.
+RUNNER_DIRS = (MARKER_DIR, WORK_DIR)
 
 
 def build_digest(out: Path, stages: tuple[str, ...] | None = None) -> str:
     """sha256 over the published `<out>/dataset` and every shard and rejects table under `<out>/stages`.
 
-    Markers (`_done/`) are bookkeeping with timings in their stats, and gates' `attempts/` are the
-    resume log: neither is data, so neither is hashed.
+    The runner's own folders in each stage folder (markers, work logs) are bookkeeping, not data: not hashed.
     """
     root = Path(out) / "stages"
     h = hashlib.sha256()
@@ -25,7 +29,7 @@ def build_digest(out: Path, stages: tuple[str, ...] | None = None) -> str:
         rel = p.relative_to(root)
         if not p.is_file() or p.name.endswith(TMP_SUFFIX) or (stages and rel.parts[0] not in stages):
             continue
-        if len(rel.parts) > 1 and rel.parts[1] in ("_done", "attempts"):
+        if len(rel.parts) > 1 and rel.parts[1] in RUNNER_DIRS:
             continue
         h.update(str(rel).encode() + b"\0")
         h.update(hashlib.sha256(p.read_bytes()).digest())

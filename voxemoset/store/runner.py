@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
@@ -16,6 +18,7 @@ from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parq
 from voxemoset.store.keys import hash_file, hash_json
 from voxemoset.store.lock import out_lock
 from voxemoset.store.manifest import update_manifest
+from voxemoset.store.stage import Plan, ShardJob, ShardOutput, StageBase  # noqa: F401 - stages import them from here
 from voxemoset.store.threads import pin_cpu_threads
 from voxemoset.store.verify import (
     MARKER_DIR,
@@ -28,6 +31,7 @@ from voxemoset.store.verify import (
     shard_damage,
     shard_files,
 )
+from voxemoset.store.work import WORK_DIR, work_dir
 
 log = logging.getLogger("voxemoset")
 
@@ -36,46 +40,7 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
-class ShardJob:
-    """One unit of work: output shard `name`, computed from `inputs`, identified by `key`."""
-
-    name: str
-    key: str
-    inputs: Any = None
-
-
-@dataclass
-class Plan:
-    """A stage's shard jobs plus counts of inputs it left out by design."""
-
-    jobs: list[ShardJob]
-    filtered: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class ShardOutput:
-    """What processing one shard produced: kept rows, dropped inputs with reasons, extra stats."""
-
-    table: pa.Table
-    rejects: list[dict] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
-
-
-class Stage(Protocol):
-    """A stage: cheap `plan`, heavy `load` (only when work is pending), pure `process` per shard."""
-
-    name: str
-    version: str
-
-    def plan(self, config: Any) -> Plan: ...
-
-    def load(self, config: Any) -> Any: ...
-
-    def process(self, job: ShardJob, model: Any, config: Any) -> ShardOutput: ...
-
-
-def job_key(stage: Stage, stage_config: dict, model_id: Any, inputs: Any) -> str:
+def job_key(stage: StageBase, stage_config: dict, model_id: Any, inputs: Any) -> str:
     """Key of a shard: input content, stage config, model identity and stage code version."""
     return hash_json(
         {"stage": stage.name, "version": stage.version, "config": stage_config, "model": model_id, "inputs": inputs}
@@ -120,7 +85,7 @@ def verified_shards(out: Path, upstream: str, reader: str) -> list[tuple[Path, s
     return found
 
 
-def upstream_jobs(stage: Stage, out: Path, upstream: str, stage_config: dict, model_id: Any) -> list[ShardJob]:
+def upstream_jobs(stage: StageBase, out: Path, upstream: str, stage_config: dict, model_id: Any) -> list[ShardJob]:
     """One job per finished upstream shard, same name, keyed by that shard's bytes: shard k from shard k."""
     shards = verified_shards(out, upstream, stage.name)
     if not shards:
@@ -147,7 +112,7 @@ def rejects_table(rows: list[dict], stage_name: str, extra: pa.Schema | None = N
 class StageRunner:
     """Runs one stage's shard jobs against an output folder; safe to kill at any point and rerun."""
 
-    def __init__(self, stage: Stage, config: Any, out: Path):
+    def __init__(self, stage: StageBase, config: Any, out: Path):
         self.stage, self.config = stage, config
         self.dir = stage_dir(out, stage.name)
         self.out = Path(out)
@@ -156,7 +121,8 @@ class StageRunner:
         return marker_path(self.dir, job.name)
 
     def is_done(self, job: ShardJob) -> bool:
-        """Finished means: marker with this key, written last, and the whole files it vouches for."""
+        """Finished means: marker with this key, written last, the whole files it vouches for, and whatever the
+        stage wrote outside its folder still there."""
         path = self.marker_path(job)
         if not path.is_file():
             return False
@@ -164,6 +130,8 @@ class StageRunner:
         if marker is not None and marker.get("key") != job.key:
             return False  # computed from other inputs or config: plainly not done, nothing damaged
         why = NO_MARKER if marker is None else shard_damage(self.dir, job.name, marker)
+        if why is None and not self.stage.outputs_intact(self.config, job):
+            why = "what it wrote outside the stage folder is gone"
         if why == OLD_MARKER:  # expected once after an upgrade, not damage: say so quietly
             log.info("%s: shard %s was finished by an older voxemoset; recomputing", self.stage.name, job.name)
         elif why:
@@ -175,12 +143,28 @@ class StageRunner:
         clean_tmp(self.dir)
         return list(plan.jobs) if force else [j for j in plan.jobs if not self.is_done(j)]
 
+    def prepare(self, force: bool = False) -> tuple[Plan, list[ShardJob]]:
+        """The stage's plan and the jobs of it still to compute (all of them with `force`)."""
+        plan = self.stage.plan(self.config)
+        return plan, self.pending(plan, force)
+
+    def drive(self, compute: Callable[[list[ShardJob]], None], force: bool = False) -> dict:
+        """The one driver: plan, pick pending jobs, hand them to `compute` (which loads a model only when called,
+        so never when nothing is pending), then drop unplanned shards and record counts."""
+        plan, todo = self.prepare(force)
+        if todo:
+            compute(todo)
+        return self.finalize(plan, computed=len(todo))
+
     def run_job(self, job: ShardJob, model: Any) -> dict:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
-        pin_cpu_threads(getattr(getattr(self.config, "orchestration", None), "cpu_threads", None))
-        result = self.stage.process(job, model, self.config)
+        pin_cpu_threads(self.config.orchestration.cpu_threads)
+        result = self.stage.process(replace(job, work=work_dir(self.dir, job.name, job.key)), model, self.config)
+        # Planning problems follow what `process` rejected: where a stage's sort put them among its inputs,
+        # they came after them (EmoSet's `<split>.json#N` sources sort after its image ids).
+        found = [*result.rejects, *job.problems]
         rows_file, rejects_file = shard_files(job.name)
-        rejects = rejects_table(result.rejects, self.stage.name, getattr(self.stage, "reject_schema", None))
+        rejects = rejects_table(found, self.stage.name, self.stage.reject_schema)
         write_parquet(self.dir / rows_file, result.table)
         write_parquet(self.dir / rejects_file, rejects)
         marker = {
@@ -191,14 +175,19 @@ class StageRunner:
                 rejects_file: describe_file(self.dir / rejects_file, rejects.num_rows),
             },
             "rows": result.table.num_rows,
-            "rejects": dict(sorted(Counter(r["reason"] for r in result.rejects).items())),
+            "rejects": dict(sorted(Counter(r["reason"] for r in found).items())),
             "stats": result.stats,
         }
         write_json(self.marker_path(job), marker)
         return marker
 
+    def run_all(self, jobs: Iterable[ShardJob], model: Any) -> None:
+        """Process jobs one after another in this process."""
+        for job in jobs:
+            self.run_job(job, model)
+
     def finalize(self, plan: Plan, computed: int) -> dict:
-        """Drop shards no longer planned, then record this stage's counts in the run manifest."""
+        """Drop shards (and work folders) no longer planned, then record this stage's counts in the run manifest."""
         names = {j.name for j in plan.jobs}
         for folder, suffix in (
             (self.dir, ".parquet"),
@@ -209,6 +198,10 @@ class StageRunner:
                 for p in folder.glob(f"*{suffix}"):
                     if p.name[: -len(suffix)] not in names:
                         p.unlink()
+        if (self.dir / WORK_DIR).is_dir():
+            for p in (self.dir / WORK_DIR).iterdir():
+                if p.name not in names:
+                    shutil.rmtree(p, ignore_errors=True)
         rows, rejects = 0, Counter()
         for job in plan.jobs:
             marker = json.loads(self.marker_path(job).read_text())
@@ -226,20 +219,18 @@ class StageRunner:
         return summary
 
 
-def run_stage(stage: Stage, config: Any, out: Path, force: bool = False, progress: bool = False) -> dict:
+def run_stage(stage: StageBase, config: Any, out: Path, force: bool = False, progress: bool = False) -> dict:
     """Run a stage in this process, holding the output folder: load the model only if a shard is pending."""
+
+    def compute(todo: list[ShardJob]) -> None:
+        model = stage.load(config)
+        if progress:
+            from rich.progress import track
+
+            runner.run_all(track(todo, description=f"{stage.name}", transient=True), model)
+        else:
+            runner.run_all(todo, model)
+
     with out_lock(out):
         runner = StageRunner(stage, config, out)
-        plan = stage.plan(config)
-        todo = runner.pending(plan, force)
-        if todo:
-            model = stage.load(config)
-            if progress:
-                from rich.progress import track
-
-                todo_iter = track(todo, description=f"{stage.name}", transient=True)
-            else:
-                todo_iter = todo
-            for job in todo_iter:
-                runner.run_job(job, model)
-        return runner.finalize(plan, computed=len(todo))
+        return runner.drive(compute, force)

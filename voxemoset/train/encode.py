@@ -1,21 +1,20 @@
 """The precompute step: frozen encoders' outputs written once as shards (Whisper frames per utterance, VAE moments
 per image), so training reads them instead of re-running the encoders every epoch.
 
-    python -m voxemoset.train.encode -c TRAIN_CONFIG [--split test]
+    voxemoset encode -c TRAIN_CONFIG [--split test]
 
 SONAR runs in its own environment: `scripts/encode_sonar.py` writes the same shard format.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 from voxemoset.errors import UserError
-from voxemoset.train.config import EncoderConfig, TrainConfig, load_yaml
+from voxemoset.train.config import EncoderConfig
 from voxemoset.train.data import dataset_files, image_batches, unique_images
 from voxemoset.train.encoders import WhisperFrames, decode_audio, read_meta, write_meta, write_shard
 
@@ -129,22 +128,3 @@ def cache_latents(rows, vae, folder: Path, resolution: int, batch_size: int, lab
         stacked = torch.cat(moments)
         write_shard(path, {k: stacked[i] for i, k in enumerate(keys)}, {k: str(v) for k, v in meta.items()})
     return folder
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Encode a split's speech with the config's Whisper encoder (SONAR: prints its script's command)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-c", "--config", type=Path, required=True, help="training config (YAML)")
-    parser.add_argument("--split", default=None, help="default: the config's training split")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_yaml(args.config, TrainConfig)
-        out = encode_split(cfg.dataset, args.split or cfg.split, cfg.encoder, progress=True)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(out)
-
-
-if __name__ == "__main__":
-    main()

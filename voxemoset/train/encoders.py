@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.errors import UserError
 from voxemoset.models.resolve import resolve_checkpoint
 
-SAMPLING_RATE = 16000
 META_NAME = "meta.json"
 
 
@@ -29,10 +29,10 @@ def decode_audio(data: bytes) -> np.ndarray:
 
     samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     mono = samples.mean(axis=1)
-    if rate != SAMPLING_RATE:
+    if rate != OUT_RATE:
         import soxr
 
-        mono = soxr.resample(mono, rate, SAMPLING_RATE)
+        mono = soxr.resample(mono, rate, OUT_RATE)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
@@ -64,7 +64,7 @@ class WhisperFrames:
     def __call__(self, clips: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """(frames (B, N, D), mask (B, N)), N = the longest clip's valid frames; clips over 30 s are cut."""
         # Whisper always sees a 30 s window (it wants exactly 2 x max_source_positions mel frames).
-        feats = self.features(list(clips), sampling_rate=SAMPLING_RATE, return_tensors="pt").input_features
+        feats = self.features(list(clips), sampling_rate=OUT_RATE, return_tensors="pt").input_features
         out = self.encoder(feats.to(self.device, self.dtype)).last_hidden_state
         lengths = torch.tensor([self.n_frames(len(c)) for c in clips], device=out.device)
         n = int(lengths.max())

@@ -52,7 +52,8 @@ class SpeechToImagePipeline:
 
     def frames(self, speech: Path | np.ndarray) -> torch.Tensor:
         """Frame embeddings (N, D) of a speech file, a 16 kHz array, or a .safetensors of precomputed frames."""
-        from voxemoset.train.encoders import SAMPLING_RATE, WhisperFrames
+        from voxemoset.audio import OUT_RATE
+        from voxemoset.train.encoders import WhisperFrames
 
         if isinstance(speech, Path | str) and str(speech).endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -67,16 +68,16 @@ class SpeechToImagePipeline:
                 "scripts/encode_sonar.py --wav FILE --out FILE.safetensors and pass that file as --speech"
             )
         if isinstance(speech, Path | str):
-            from voxemoset.sources.audio import AudioReadError, load_audio
+            from voxemoset.audio import AudioReadError, load_audio
 
             try:
                 samples, rate = load_audio(speech)
             except AudioReadError as e:
                 raise UserError(f"cannot read speech: {e}") from None
-            if rate != SAMPLING_RATE:
+            if rate != OUT_RATE:
                 import soxr
 
-                samples = soxr.resample(samples, rate, SAMPLING_RATE).astype(np.float32)
+                samples = soxr.resample(samples, rate, OUT_RATE).astype(np.float32)
             speech = samples
         if self._whisper is None:
             self._whisper = WhisperFrames(self.encoder_model, self.device, self.dtype)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTIONS
-
-SAMPLING_RATE = 16000
 
 
 def write_tiny_sd(out_dir: Path, cross_attention_dim: int = 32, seed: int = 0) -> Path:
@@ -123,7 +122,7 @@ def write_tiny_emotion_classifier(out_dir: Path, seed: int = 0) -> Path:
 def tone(emotion_index: int, seconds: float, seed: int = 0) -> np.ndarray:
     """A short 16 kHz chirp whose pitch depends on the emotion: speech-like enough for the pipeline."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLING_RATE)) / SAMPLING_RATE
+    t = np.arange(int(seconds * OUT_RATE)) / OUT_RATE
     f0 = 150.0 + 60.0 * emotion_index
     wave = 0.3 * np.sin(2 * np.pi * (f0 * t + 20.0 * t**2)) + 0.01 * rng.standard_normal(t.size)
     return wave.astype(np.float32)
@@ -147,7 +146,7 @@ def _flac(samples: np.ndarray) -> bytes:
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, samples, SAMPLING_RATE, format="FLAC")
+    sf.write(buf, samples, OUT_RATE, format="FLAC")
     return buf.getvalue()
 
 

@@ -1,7 +1,11 @@
-"""Read any source clip as float32 mono at its native rate: soundfile for wav/flac, ffmpeg for the rest."""
+"""Audio helpers every part shares: read any clip, the named sample rates, resampling, FLAC, levels, signal checks.
+
+Reading: float32 mono at the file's native rate, soundfile for wav/flac, ffmpeg for the rest.
+"""
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
@@ -9,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
+from voxemoset.config import SignalConfig
 from voxemoset.errors import UserError
+
+TTS_RATE = 24000  # F5-TTS's mel rate: references are prepared at it, synthesis comes out at it
+OUT_RATE = 16000  # what is stored, published and scored (emotion2vec, DNSMOS, Whisper)
 
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 # Placeholder sizes that streaming writers (espeak-ng --stdout, ffmpeg to a pipe) leave in a RIFF
@@ -133,3 +142,47 @@ def _parse_float_wav(data: bytes) -> tuple[int, int, np.ndarray]:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
+
+
+def to_out_rate(wave: np.ndarray, rate: int) -> np.ndarray:
+    """`wave` resampled from `rate` to OUT_RATE, clipped to [-1, 1], float32."""
+    return np.clip(soxr.resample(wave, rate, OUT_RATE), -1.0, 1.0).astype(np.float32)
+
+
+def encode_flac(x: np.ndarray, sr: int) -> bytes:
+    """16-bit FLAC bytes (lossless for what F5 and datasets' Audio read)."""
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def decode_audio_bytes(data: bytes) -> tuple[np.ndarray, int]:
+    """float32 mono samples and rate from encoded bytes (FLAC/WAV)."""
+    x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return x.mean(axis=1), sr
+
+
+def dbfs(x: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (-inf for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def check_signal(x: np.ndarray, sr: int, cfg: SignalConfig) -> str | None:
+    """None if the clip is usable, else a reason: not_finite, silent, clipped, too_short, too_long.
+
+    Run before any model scores a clip: digital silence scores DNSMOS 1.84, above noise.
+    """
+    x = np.asarray(x)
+    if x.size == 0 or not np.isfinite(x).all():
+        return "not_finite" if x.size else "too_short"
+    duration = x.size / sr
+    if duration < cfg.min_s:
+        return "too_short"
+    if duration > cfg.max_s:
+        return "too_long"
+    if dbfs(x) < cfg.min_dbfs:
+        return "silent"
+    if float(np.mean(np.abs(x) >= cfg.clip_level)) > cfg.max_clipped_fraction:
+        return "clipped"
+    return None
