@@ -78,7 +78,7 @@ def run_worker(args: argparse.Namespace) -> None:
     """vLLM side, inside the vLLM environment: imports only the vLLM captioner (not the whole package)."""
     from transformers import AutoTokenizer
 
-    from voxemoset.captions.vllm_backend import VllmCaptioner
+    from voxemoset.models.captioners.llava_vllm import VllmCaptioner
 
     t0 = time.perf_counter()
     captioner = VllmCaptioner.start(
@@ -116,9 +116,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from voxemoset.captions.backends import default_prompt
-    from voxemoset.captions.transformers_backend import TransformersCaptioner
     from voxemoset.config import CaptionsConfig
+    from voxemoset.models.captioners.llava_transformers import TransformersCaptioner
+    from voxemoset.resources import default_prompt
 
     tmp = Path(tempfile.mkdtemp(prefix="voxemoset-bench-captions-"))
     if args.model is None:

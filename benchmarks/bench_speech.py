@@ -32,7 +32,8 @@ import soxr
 import torch
 import yaml
 
-from voxemoset.speech.synth import F5Synthesizer, SynthRequest, f5_reference
+from voxemoset.models.f5tts import F5Synthesizer, f5_reference
+from voxemoset.models.protocols import SynthRequest
 
 REFERENCES = [
     "Don't forget a jacket.",

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxemoset.speech.assign import assign_references
+from voxemoset.stages.speech import assign_references
 
 EMOTIONS = ["enjoyment", "anger", "disgust"]
 SPLITS = ["train", "test"]

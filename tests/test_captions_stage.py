@@ -16,12 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from voxemoset.captions import validate
-from voxemoset.captions.backends import default_lexicon, default_prompt
 from voxemoset.config import parse_config
 from voxemoset.errors import MissingWeightsError
+from voxemoset.resources import default_prompt
 from voxemoset.seeds import derive_seed
-from voxemoset.stages.captions import CaptionModel, CaptionsStage, rules_of
+from voxemoset.stages.captions import CaptionModel, CaptionsStage, default_lexicon, rules_of, validate
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 
@@ -254,7 +253,8 @@ def chat_server():
 def test_openai_client_retries_keeps_order_and_asks_for_the_schema(chat_server):
     import base64
 
-    from voxemoset.captions.openai_backend import OpenAICaptioner
+    from voxemoset.models.captioners.answer import CAPTIONS_SCHEMA
+    from voxemoset.models.captioners.openai_chat import OpenAICaptioner
 
     url, state = chat_server
     client = OpenAICaptioner(url, "llava", "Describe.", name="llava", concurrency=2, max_retries=2, backoff_s=0.01)
@@ -263,7 +263,7 @@ def test_openai_client_retries_keeps_order_and_asks_for_the_schema(chat_server):
     assert [f"number {s} " in a for a, s in zip(answers, [11, 22, 33, 44], strict=True)] == [True] * 4
     assert len(state["bodies"]) == 5  # one 503, retried
     body = state["bodies"][-1]
-    assert body["response_format"]["json_schema"]["schema"] == validate.CAPTIONS_SCHEMA
+    assert body["response_format"]["json_schema"]["schema"] == CAPTIONS_SCHEMA
     image_part, text_part = body["messages"][0]["content"]
     assert text_part == {"type": "text", "text": "Describe."}
     png = base64.b64decode(image_part["image_url"]["url"].removeprefix("data:image/png;base64,"))
@@ -271,8 +271,8 @@ def test_openai_client_retries_keeps_order_and_asks_for_the_schema(chat_server):
 
 
 def test_openai_client_fails_fast_on_4xx_and_gives_up_on_5xx(chat_server):
-    from voxemoset.captions.backends import CaptionBackendError
-    from voxemoset.captions.openai_backend import OpenAICaptioner
+    from voxemoset.models.captioners.answer import CaptionBackendError
+    from voxemoset.models.captioners.openai_chat import OpenAICaptioner
 
     url, state = chat_server
     img = [Image.new("RGB", (8, 8))]

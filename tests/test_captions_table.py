@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from voxemoset.captions.table_backend import CAPTIONS_TABLE_BAD_ROW, MAX_LINE_BYTES, read_table
 from voxemoset.config import parse_config
-from voxemoset.stages.captions import CaptionsStage
+from voxemoset.models.captioners.answer_table import MAX_LINE_BYTES, read_table
+from voxemoset.stages.captions import CAPTIONS_TABLE_BAD_ROW, CaptionsStage
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 

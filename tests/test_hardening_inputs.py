@@ -260,7 +260,7 @@ def test_prepare_clip_checks_the_root_again(tmp_path):
 
 
 def test_emobox_manifest_paths_cannot_leave_the_corpus():
-    from voxemoset.sources.emobox import _relpath
+    from voxemoset.sources import emobox_relpath as _relpath
 
     assert _relpath("cremad", "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav") == "AudioWAV/1001_DFA_ANG_XX.wav"
     for wav in ("downloads/cremad/../../etc/passwd", "downloads/cremad//etc/passwd"):

@@ -59,7 +59,7 @@ class _RunsCommand:
 
 @pytest.mark.parametrize("section", ["feature_extractor", "backbone", "head"])
 def test_vocos_config_naming_os_system_is_refused_without_running_it(tiny, tmp_path, section):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     vocos, marker = _copy(tiny, "vocos", tmp_path), tmp_path / "pwned"
     config = yaml.safe_load((vocos / "config.yaml").read_text())
@@ -71,7 +71,7 @@ def test_vocos_config_naming_os_system_is_refused_without_running_it(tiny, tmp_p
 
 
 def test_vocos_checkpoint_whose_pickle_runs_code_is_refused(tiny, tmp_path):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     vocos, marker = _copy(tiny, "vocos", tmp_path), tmp_path / "pwned"
     (vocos / "pytorch_model.bin").write_bytes(pickle.dumps({"x": _RunsCommand(f"touch {marker}")}))
@@ -92,7 +92,7 @@ def test_vocos_init_args_that_do_not_fit_are_a_user_error(tiny, tmp_path):
 
 
 def test_f5_model_yaml_with_python_tags_is_refused_without_running_them(tiny, tmp_path):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     f5, marker = _copy(tiny, "f5", tmp_path), tmp_path / "pwned"
     text = (f5 / "model.yaml").read_text()
@@ -103,7 +103,7 @@ def test_f5_model_yaml_with_python_tags_is_refused_without_running_them(tiny, tm
 
 
 def test_f5_arch_with_keys_dit_does_not_take_is_a_user_error(tiny, tmp_path):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     f5 = _copy(tiny, "f5", tmp_path)
     spec = yaml.safe_load((f5 / "model.yaml").read_text())
@@ -166,8 +166,8 @@ def tiny_llava(tmp_path_factory) -> Path:
 
 
 def test_captions_folder_whose_processor_names_code_is_refused_without_importing_it(tiny_llava, tmp_path):
-    from voxemoset.captions.transformers_backend import TransformersCaptioner
     from voxemoset.config import CaptionsConfig
+    from voxemoset.models.captioners.llava_transformers import TransformersCaptioner
 
     llava, marker = Path(shutil.copytree(tiny_llava, tmp_path / "llava")), tmp_path / "pwned"
     (llava / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Processor: pass\n")
@@ -184,7 +184,7 @@ def test_captions_folder_whose_processor_names_code_is_refused_without_importing
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
 def test_corrupt_f5_safetensors_names_the_file_and_the_download(tiny, tmp_path, how):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     f5 = _copy(tiny, "f5", tmp_path)
     _damage(f5 / "model.safetensors", how)
@@ -198,7 +198,7 @@ def test_corrupt_f5_pt_checkpoint_names_the_file(tiny, tmp_path, how):
     import torch
     from safetensors.torch import load_file
 
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     f5 = _copy(tiny, "f5", tmp_path)
     state = load_file(str(f5 / "model.safetensors"))
@@ -212,7 +212,7 @@ def test_corrupt_f5_pt_checkpoint_names_the_file(tiny, tmp_path, how):
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
 def test_corrupt_vocos_weights_name_the_file_and_the_download(tiny, tmp_path, how):
-    from voxemoset.speech.synth import F5Synthesizer
+    from voxemoset.models.f5tts import F5Synthesizer
 
     vocos = _copy(tiny, "vocos", tmp_path)
     _damage(vocos / "pytorch_model.bin", how)
@@ -241,8 +241,8 @@ def test_corrupt_whisper_weights_name_the_file_and_the_download(tiny, tmp_path, 
 
 
 def test_corrupt_captions_weights_name_the_file_and_the_download(tiny_llava, tmp_path):
-    from voxemoset.captions.transformers_backend import TransformersCaptioner
     from voxemoset.config import CaptionsConfig
+    from voxemoset.models.captioners.llava_transformers import TransformersCaptioner
 
     llava = Path(shutil.copytree(tiny_llava, tmp_path / "llava"))
     _damage(llava / "model.safetensors", "truncated")

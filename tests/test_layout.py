@@ -17,11 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 80
 # Allowed to be long: tiny-model configs written out in full, and the one readable training loop.
-LONG_MODULES_ALLOWED = ("voxemoset/models/tiny/",)
+LONG_MODULES_ALLOWED = ("voxemoset/models/tiny/", "voxemoset/train/loop.py")
 LONG_FUNCTIONS_ALLOWED = {("voxemoset/train/loop.py", "train")}
 # What more than one part uses: it never imports a stage (nor the stage registry).
 SHARED_LAYER = ("voxemoset.models", "voxemoset.sources", "voxemoset.store", "voxemoset.published", "voxemoset.audio",
-                "voxemoset.seeds", "voxemoset.rows", "voxemoset.config", "voxemoset.errors")  # fmt: skip
+                "voxemoset.seeds", "voxemoset.rows", "voxemoset.config", "voxemoset.settings", "voxemoset.errors",
+                "voxemoset.emotions", "voxemoset.resources")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,22 @@ def library_orchestration_imports(root: Path) -> list[str]:
     return bad
 
 
+# The config leaf: each file may import only these voxemoset modules.
+CONFIG_LEAF = {"config.py": ("voxemoset.errors", "voxemoset.settings"), "settings.py": ("voxemoset.errors",)}
+
+
 def config_imports(root: Path) -> list[str]:
-    """(c) Each voxemoset module `voxemoset/config.py` imports other than `voxemoset.errors`."""
-    path = root / "voxemoset" / "config.py"
-    return [
-        f"voxemoset/config.py:{imp.line} imports {imp.module}"
-        for imp in imports_of(root, path)
-        if _within(imp.module, "voxemoset") and imp.module != "voxemoset.errors"
-    ]
+    """(c) Each voxemoset module the config leaf (`config.py`, `settings.py`) imports beyond what it may."""
+    bad = []
+    for file, allowed in CONFIG_LEAF.items():
+        path = root / "voxemoset" / file
+        if path.is_file():
+            bad += [
+                f"voxemoset/{file}:{imp.line} imports {imp.module}"
+                for imp in imports_of(root, path)
+                if _within(imp.module, "voxemoset") and imp.module not in allowed
+            ]
+    return bad
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:

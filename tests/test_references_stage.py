@@ -107,7 +107,7 @@ def test_second_run_is_a_noop(built):
 )
 def test_bad_clips_are_rejected_with_reason(signal, reason):
     from voxemoset.config import PrepConfig
-    from voxemoset.speech.prep import AudioReject, prepare_reference
+    from voxemoset.stages.references.prep import AudioReject, prepare_reference
 
     with pytest.raises(AudioReject) as e:
         prepare_reference(signal, 16000, PrepConfig())

@@ -13,7 +13,9 @@ import torch
 
 from voxemoset.config import parse_config
 from voxemoset.errors import MissingWeightsError
-from voxemoset.speech.synth import F5Synthesizer, SynthRequest, f5_reference, locate_f5, locate_vocos
+from voxemoset.models.f5tts import F5Synthesizer, f5_reference
+from voxemoset.models.f5tts_files import locate_f5, locate_vocos
+from voxemoset.models.protocols import SynthRequest
 from voxemoset.stages.captions import SCHEMA as CAPTIONS_SCHEMA
 from voxemoset.stages.speech import SpeechStage
 from voxemoset.store.atomic import write_parquet
@@ -119,7 +121,7 @@ def test_batched_equals_one_at_a_time(synth):
 
 def test_key_masked_attention_equals_f5_masked_processor(synth):
     """Our broadcast-mask attention gives what F5's own processor gives with attn_mask_enabled=True."""
-    from voxemoset.speech.synth import _KeyMaskedAttention
+    from voxemoset.models.f5tts import _KeyMaskedAttention
 
     tr = synth.model.transformer
     attn = tr.transformer_blocks[0].attn

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
-from tests.gates_fakes import scripted_models
+from tests.gates_fakes import scripted_stage
 from voxemoset.audio import TTS_RATE
 from voxemoset.config import Config, PrepConfig, is_speed_only, output_settings, parse_config
 from voxemoset.stages.captions import CaptionsStage
@@ -97,7 +97,7 @@ def built(tmp_path_factory, emoset_root) -> tuple[dict, Path]:
         run_stage(STAGES[name](), cfg, cfg.out)
     rows = [r for p in list_shards(stage_dir(cfg.out, "speech")) for r in pq.read_table(p).to_pylist()]
     assert rows, "the fixture made no speech"
-    run_stage(GatesStage(gate_models=lambda c: scripted_models(c, rows)), cfg, cfg.out)
+    run_stage(scripted_stage(cfg, rows), cfg, cfg.out)
     return data, cfg.out
 
 

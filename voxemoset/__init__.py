@@ -1,3 +1,23 @@
-"""voxemoset: build VoxEmoset, emotional spoken descriptions paired with emotional images."""
+"""voxemoset: build VoxEmoset, emotional spoken descriptions paired with emotional images.
+
+Where things live, in one rule: a stage is a package `voxemoset/stages/<name>/` (its class in `stage.py`)
+holding everything only that stage uses, and it imports no other stage; what more than one part uses
+lives in a shared layer that never imports a stage.
+
+- `stages/<name>/`  images, captions, references, speech, gates, dataset; `stages/__init__.py` is the chain
+- `models/`         every model adapter, behind one Protocol per role (`models/protocols.py`: Captioner,
+                    Synthesizer, EmotionScorer, QualityScorer, Transcriber); tiny test models in `models/tiny/`
+- `sources/`        one module per corpus (EmoSet, CREMA-D, RAVDESS, MEAD) holding all of its facts
+- `store/`          the runner and all it writes: only the runner writes under `<out>/stages/<name>/`
+- `published/`      the published row format (features, Hub-sized shards)
+- `audio.py`        load, resample to 16 kHz, FLAC, signal checks, dBFS, the named sample rates
+- `seeds.py`        the one `derive_seed(*parts)`;  `rows.py`: columns that travel between stages
+- `config.py`       every setting (a leaf: imports no domain package; machinery in `settings.py`);
+                    speed-only settings are marked there once and key no output
+- `report/`, `publish.py`, `train/`, `fixtures/`, `demo.py`, `cli.py`: what users run on top
+- Prefect lives only in `flows/`, and only `cli.py` imports `flows`.
+
+`tests/test_layout.py` enforces the import rules and module sizes.
+"""
 
 __version__ = "0.1.0"

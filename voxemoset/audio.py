@@ -156,10 +156,21 @@ def encode_flac(x: np.ndarray, sr: int) -> bytes:
     return buf.getvalue()
 
 
+def audio_cell(name: str, clip: np.ndarray) -> dict:
+    """A stored utterance's `audio` cell: its 16 kHz clip as FLAC bytes, and `<name>.flac` as its path."""
+    return {"bytes": encode_flac(clip, OUT_RATE), "path": f"{name}.flac"}
+
+
 def decode_audio_bytes(data: bytes) -> tuple[np.ndarray, int]:
     """float32 mono samples and rate from encoded bytes (FLAC/WAV)."""
     x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return x.mean(axis=1), sr
+
+
+def decode_at_rate(data: bytes, rate: int) -> np.ndarray:
+    """Encoded audio bytes as float32 mono samples at `rate` (resampled only when stored at another rate)."""
+    x, sr = decode_audio_bytes(data)
+    return x if sr == rate else soxr.resample(x, sr, rate).astype(np.float32)
 
 
 def dbfs(x: np.ndarray) -> float:

@@ -75,16 +75,10 @@ def summarise_speech_sources(cfg, console: Console) -> None:
     """Print what the reference readers find."""
     from collections import Counter
 
-    from voxemoset.sources.cremad import scan_cremad
-    from voxemoset.sources.mead import scan_mead
-    from voxemoset.sources.ravdess import scan_ravdess
+    from voxemoset.sources import SPEECH_CORPORA, scan_speech_corpus
 
-    for corpus, scan_fn, root in (
-        ("cremad", scan_cremad, cfg.sources.cremad),
-        ("ravdess", scan_ravdess, cfg.sources.ravdess),
-        ("mead", scan_mead, cfg.sources.mead),
-    ):
-        scan = scan_fn(root)
+    for corpus in SPEECH_CORPORA:
+        scan = scan_speech_corpus(corpus, getattr(cfg.sources, corpus))
         splits = Counter(c.split for c in scan.items)
         problems = Counter(p.reason for p in scan.problems)
         console.print(

@@ -1,4 +1,4 @@
-"""Where the repo's data folders are: `manifests/` (splits, tables, lexicon) and `prompts/`.
+"""Where the repo's data folders are: `manifests/` (splits, tables, lexicon) and `prompts/`, and the prompt in use.
 
 They sit at the top of the checkout (DESIGN.md's layout), beside the package, which is installed
 editable by scripts/setup.sh and copied whole into the Docker image.
@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voxemoset.errors import UserError
+
+if TYPE_CHECKING:
+    from voxemoset.config import CaptionsConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +38,13 @@ def manifests_dir() -> Path:
 def prompts_dir() -> Path:
     """The top-level `prompts/` folder."""
     return data_dir("prompts")
+
+
+def default_prompt() -> Path:
+    """The versioned captioning prompt, `prompts/caption.txt`."""
+    return prompts_dir() / "caption.txt"
+
+
+def prompt_path(cfg: CaptionsConfig) -> Path:
+    """The captioning prompt in use; the captions stage asks with it and the dataset card records it."""
+    return Path(cfg.prompt) if cfg.prompt else default_prompt()

@@ -1,14 +1,9 @@
 """DNSMOS P.835 (sig/bak/ovrl) and P.808 scores from the ONNX models inside the `speechmos` wheel.
 
-Gives the same numbers as `speechmos.dnsmos.run(x, sr=16000)` (model_type "dnsmos", not personalized)
-but loads the sessions once and scores each distinct window only once (a short clip tiled to 9.01 s
-can repeat windows). speechmos scores 9.01 s windows every 1 s, so consecutive windows overlap by
-8 s; ~97% of the P.835 model's work is four full-resolution convolutions whose output at a frame
-depends only on the 9 frames around it, so (see `dnsmos_split`) those and the next two (pooled)
-convolutions run once over the span of a clip's overlapping windows, each window takes its slice,
-and only a few frames at each window end are recomputed next to the window's own zero padding.
-The P.808 mel spectrogram is likewise computed once per span (librosa's filterbank, vectorised
-numpy) and normalised per window. Clips are scored in parallel by `workers` threads.
+The same numbers as `speechmos.dnsmos.run(x, sr=16000)` (model_type "dnsmos", not personalized), faster:
+sessions load once, each distinct window is scored once, and since ~97% of P.835's work is convolutions
+whose output at a frame depends only on nearby frames, those run once over a clip's span of overlapping
+9.01 s windows (see `dnsmos_split`); P.808's mel spectrogram likewise. Clips run in `workers` threads.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ ourselves and compare every one of them with the model's own, failing loudly on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voxemoset.audio import OUT_RATE
-from voxemoset.emotions import EMOTION2VEC_TO_EMOTION, EMOTIONS
+from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.safe_load import read_state_dict, short_reason
 
@@ -27,12 +27,14 @@ DOWNLOAD = "hf download emotion2vec/emotion2vec_plus_large --local-dir {path}"
 REQUIRED = ("config.yaml", "model.pt", "tokens.txt", "configuration.json")
 # The config.yaml keys passed on to funasr; others (trust_remote_code, remote_code, init_param, ...) are refused.
 CONFIG_KEYS = ("model", "model_conf", "tokenizer", "tokenizer_conf")
-
-
-class EmotionScorer(Protocol):
-    """16 kHz clips -> scores over the five VoxEmoset emotions (each the model's own probability)."""
-
-    def score(self, clips: list[np.ndarray]) -> list[dict[str, float]]: ...
+# emotion2vec's English label halves ("开心/happy" -> "happy").
+EMOTION2VEC_TO_EMOTION = {
+    "happy": "enjoyment",
+    "angry": "anger",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "sad": "sadness",
+}
 
 
 def _has_interpolation(value: object) -> bool:

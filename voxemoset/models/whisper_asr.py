@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
 from voxemoset.audio import OUT_RATE
@@ -11,12 +9,6 @@ from voxemoset.models.resolve import redownload_command, resolve_checkpoint, wei
 from voxemoset.models.safe_load import check_hf_folder, corrupt_weights_named
 
 DEFAULT_WHISPER = "openai/whisper-large-v3-turbo"
-
-
-class Transcriber(Protocol):
-    """Speech (16 kHz mono float32) to text."""
-
-    def transcribe(self, clips: list[np.ndarray]) -> list[str]: ...
 
 
 class WhisperTranscriber:

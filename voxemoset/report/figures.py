@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from voxemoset.dataset.features import COLUMNS, MEDIA_COLUMNS
-from voxemoset.dataset.shards import list_dataset_shards
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
+from voxemoset.published.features import COLUMNS, MEDIA_COLUMNS
+from voxemoset.published.shards import list_dataset_shards
 from voxemoset.store.manifest import read_manifest
 from voxemoset.store.runner import list_shards, stage_dir
 

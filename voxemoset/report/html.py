@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from PIL import Image
 
-from voxemoset.dataset.shards import list_dataset_shards
 from voxemoset.emotions import EMOTIONS
+from voxemoset.published.shards import list_dataset_shards
 from voxemoset.report.figures import TABLE1, load_rows
 from voxemoset.store.atomic import write_atomic
 

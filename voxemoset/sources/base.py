@@ -1,9 +1,9 @@
-"""What every source reader returns: the usable items, plus each problem it met, never silently dropped."""
+"""What every source reader returns: the usable items (EmoSet entries, speech `Clip`s), plus each problem it met."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -72,3 +72,30 @@ def inside_root(path: str | Path, root: str | Path) -> bool:
 def printable(text: str) -> str:
     """`text` with what UTF-8 cannot hold (undecodable file-name bytes, lone surrogates) replaced."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A usable clip: EmoBox key, absolute path, speaker, sex, five-class emotion, text and fold-1 split.
+
+    `source_emotion` is the corpus's own label: CREMA-D code (`ANG`), RAVDESS name (`angry`), MEAD
+    folder (`angry`). `intensity` keeps each corpus's own scale (they do not line up), spelt as lower-case
+    words. `sentence` is CREMA-D's sentence code (`DFA`), RAVDESS's statement (`01`) or None for MEAD;
+    `transcript` is that sentence's text, None for MEAD (transcribed later by ASR).
+    """
+
+    key: str
+    corpus: str
+    path: str
+    speaker: str
+    sex: str
+    emotion: str
+    source_emotion: str
+    intensity: str
+    sentence: str | None
+    transcript: str | None
+    split: str
+
+    def to_row(self) -> dict:
+        """The clip as a plain dict (for tables and JSON)."""
+        return asdict(self)

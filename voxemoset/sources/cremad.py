@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from voxemoset.emotions import CREMAD_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, RootCheck, Scan
-from voxemoset.sources.clips import CREMAD_INTENSITY, Clip
+from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
 from voxemoset.sources.emobox import (
+    EmoBoxManifest,
     add_clip,
     load_sentences,
-    load_split,
     manifest_file,
-    parse_cremad_name,
+    read_split,
     report_missing_files,
     visible_files,
 )
+
+EMOBOX = EmoBoxManifest("cremad", "cremad_train_fold_1.jsonl.gz", "cremad_test_fold_1.jsonl.gz", "downloads/cremad/")
+CREMAD_TO_EMOTION = {"HAP": "enjoyment", "ANG": "anger", "DIS": "disgust", "FEA": "fear", "SAD": "sadness"}
+# Intensity levels as lower-case words (only the IEO sentence has levels; the others are XX).
+CREMAD_INTENSITY = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+_STEM = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 NOT_IN_SPLIT = "cremad_not_in_split"
 KNOWN_BAD_CLIP = "cremad_known_bad_clip"
@@ -29,6 +34,20 @@ PATH_OUTSIDE_ROOT = "cremad_path_outside_root"
 # Clips shipped without usable audio; EmoBox still lists them, so they are skipped by key.
 KNOWN_BAD = {"cremad-1076-MTI-SAD-XX": "no audio in the released corpus (header-only wav)"}
 UNUSED_EMOTIONS = ("NEU",)
+
+
+def parse_cremad_name(path: str | PurePath) -> tuple[str, str, str, str]:
+    """(actor, sentence, emotion, level) from `1001_DFA_ANG_XX.wav`; ValueError if the name is not so."""
+    match = _STEM.match(PurePath(path).stem)
+    if match is None or PurePath(path).suffix.lower() != ".wav":
+        raise ValueError(f"not a CREMA-D name <actor>_<sentence>_<emotion>_<level>.wav: {PurePath(path).name}")
+    actor, sentence, emotion, level = match.groups()
+    return actor, sentence, emotion, level
+
+
+def cremad_key(path: str | PurePath) -> str:
+    """EmoBox key of a CREMA-D file: `1001_DFA_ANG_XX.wav` -> `cremad-1001-DFA-ANG-XX`."""
+    return "cremad-" + "-".join(parse_cremad_name(path))
 
 
 @cache
@@ -57,7 +76,7 @@ def scan_cremad(root: Path) -> Scan[Clip]:
     """Clips of the five emotions with split, sex and transcript; problems and filtered counts (no decoding)."""
     root = Path(root).absolute()
     audio = check_tree(root)
-    split, sexes, texts = load_split("cremad"), load_sexes(), load_sentences()["cremad"]
+    split, sexes, texts = read_split(EMOBOX), load_sexes(), load_sentences()["cremad"]
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
     inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
@@ -90,5 +109,9 @@ def scan_cremad(root: Path) -> Scan[Clip]:
             "transcript": texts[sentence],
         }
         add_clip(scan, split, path, clip, inside)
-    report_missing_files(scan, "cremad", root, seen, _wanted)
+    report_missing_files(scan, EMOBOX, root, seen, _wanted)
     return scan
+
+
+# The name `voxemoset.sources.scan_speech_corpus` calls, the same in every speech corpus module.
+scan = scan_cremad

@@ -1,42 +1,35 @@
-"""EmoBox fold-1 split manifests (shipped in the top-level `manifests/emobox/`) and native-path -> key helpers."""
+"""EmoBox fold-1 split manifests (shipped in the top-level `manifests/emobox/`) and what every speech reader shares.
+
+What is particular to a corpus (file-name grammar, label map, manifest names) lives in its own module.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from voxemoset.resources import manifests_dir
-from voxemoset.sources.base import Problem, RootCheck, Scan
-from voxemoset.sources.clips import Clip
+from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
 
-CORPORA: tuple[str, ...] = ("cremad", "ravdess", "mead")
 SPLITS: tuple[str, ...] = ("train", "test")
 
-# Manifest file names per corpus and split; the MEAD train file is derived (see manifests/PROVENANCE.md).
-_SPLIT_FILES = {
-    "cremad": {"train": "cremad_train_fold_1.jsonl.gz", "test": "cremad_test_fold_1.jsonl.gz"},
-    "ravdess": {"train": "ravdess_train_fold_1.jsonl.gz", "test": "ravdess_test_fold_1.jsonl.gz"},
-    "mead": {"train": "mead_train_fold_1.DERIVED.jsonl.gz", "test": "mead_test_fold_1.jsonl.gz"},
-}
-# EmoBox's wav paths start with these prefixes; the readers' roots sit below them (RAVDESS's root is
-# the unpacked Audio_Speech_Actors_01-24 folder, which holds Actor_XX/ directly).
-_WAV_PREFIXES = {
-    "cremad": "downloads/cremad/",
-    "ravdess": "downloads/ravdess/audio/Audio_Speech_Actors_01-24/",
-    "mead": "downloads/mead/",
-}
 
-_CREMAD_STEM = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
-_RAVDESS_STEM = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
-_MEAD_SPEAKER = re.compile(r"^[MW]\d{3}$")
-_MEAD_CLIP = re.compile(r"^\d{3}$")
-_MEAD_LEVEL = re.compile(r"^level_(\d)$")
+@dataclass(frozen=True)
+class EmoBoxManifest:
+    """Where one corpus's EmoBox fold-1 split files are, and the prefix EmoBox's wav paths start with.
+
+    Each corpus module holds its own (`cremad.EMOBOX`, ...): the readers' roots sit below `wav_prefix`.
+    """
+
+    corpus: str
+    train_file: str
+    test_file: str
+    wav_prefix: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +48,9 @@ def manifest_file(*parts: str) -> Path:
     return manifests_dir().joinpath(*parts)
 
 
-def _relpath(corpus: str, wav: str) -> str:
-    prefix = _WAV_PREFIXES[corpus]
+def relpath(manifest: EmoBoxManifest, wav: str) -> str:
+    """An EmoBox wav path relative to the corpus reader's root; ValueError if it lies elsewhere."""
+    corpus, prefix = manifest.corpus, manifest.wav_prefix
     if not wav.startswith(prefix):
         raise ValueError(f"EmoBox {corpus} wav path {wav!r} does not start with {prefix!r}")
     rel = wav[len(prefix) :]
@@ -66,12 +60,11 @@ def _relpath(corpus: str, wav: str) -> str:
 
 
 @cache
-def load_split(corpus: str) -> dict[str, SplitEntry]:
-    """EmoBox fold-1 rows of `corpus` keyed by clip key (both splits; cached, ~0.3 s for MEAD)."""
-    if corpus not in _SPLIT_FILES:
-        raise ValueError(f"unknown corpus {corpus!r}; expected one of {', '.join(CORPORA)}")
+def read_split(manifest: EmoBoxManifest) -> dict[str, SplitEntry]:
+    """EmoBox fold-1 rows of one corpus keyed by clip key (train then test; cached, ~0.3 s for MEAD)."""
+    corpus = manifest.corpus
     entries: dict[str, SplitEntry] = {}
-    for split, name in _SPLIT_FILES[corpus].items():
+    for split, name in (("train", manifest.train_file), ("test", manifest.test_file)):
         with manifest_file("emobox", corpus, "fold_1", name).open("rb") as raw, gzip.open(raw, "rt") as fh:
             for line in fh:
                 if not line.strip():
@@ -81,65 +74,11 @@ def load_split(corpus: str) -> dict[str, SplitEntry]:
                 entries[row["key"]] = SplitEntry(
                     key=row["key"],
                     split=split,
-                    relpath=_relpath(corpus, row["wav"]),
+                    relpath=relpath(manifest, row["wav"]),
                     emo=row["emo"],
                     sample_rate=int(rate) if rate else None,
                 )
     return entries
-
-
-def parse_cremad_name(path: str | PurePath) -> tuple[str, str, str, str]:
-    """(actor, sentence, emotion, level) from `1001_DFA_ANG_XX.wav`; ValueError if the name is not so."""
-    match = _CREMAD_STEM.match(PurePath(path).stem)
-    if match is None or PurePath(path).suffix.lower() != ".wav":
-        raise ValueError(f"not a CREMA-D name <actor>_<sentence>_<emotion>_<level>.wav: {PurePath(path).name}")
-    actor, sentence, emotion, level = match.groups()
-    return actor, sentence, emotion, level
-
-
-def parse_ravdess_name(path: str | PurePath) -> tuple[str, ...]:
-    """The seven two-digit fields (modality, channel, emotion, intensity, statement, repetition, actor)."""
-    match = _RAVDESS_STEM.match(PurePath(path).stem)
-    if match is None or PurePath(path).suffix.lower() != ".wav":
-        raise ValueError(f"not a RAVDESS name MM-VV-EE-II-SS-RR-AA.wav: {PurePath(path).name}")
-    return match.groups()
-
-
-def parse_mead_path(path: str | PurePath) -> tuple[str, str, str, str]:
-    """(speaker, emotion, level digit, clip number) from `.../M040/audio/angry/level_2/014.m4a`."""
-    p = PurePath(path)
-    parts = p.parts[-5:]
-    level = _MEAD_LEVEL.match(parts[3]) if len(parts) == 5 else None
-    if (
-        level is None
-        or parts[1] != "audio"
-        or not _MEAD_SPEAKER.match(parts[0])
-        or not _MEAD_CLIP.match(p.stem)
-        or p.suffix.lower() != ".m4a"
-    ):
-        raise ValueError(f"not a MEAD path <speaker>/audio/<emotion>/level_<n>/<nnn>.m4a: {p}")
-    return parts[0], parts[2], level.group(1), p.stem
-
-
-def cremad_key(path: str | PurePath) -> str:
-    """EmoBox key of a CREMA-D file: `1001_DFA_ANG_XX.wav` -> `cremad-1001-DFA-ANG-XX`."""
-    return "cremad-" + "-".join(parse_cremad_name(path))
-
-
-def ravdess_key(path: str | PurePath) -> str:
-    """EmoBox key of a RAVDESS file: `03-01-05-01-02-01-18.wav` -> `ravdess-03-01-05-01-02-01-18`."""
-    return "ravdess-" + "-".join(parse_ravdess_name(path))
-
-
-def mead_key(path: str | PurePath) -> str:
-    """EmoBox key of a MEAD file: `M040/audio/neutral/level_1/034.m4a` -> `mead-M040-neutral-level-1-034`."""
-    speaker, emotion, level, clip = parse_mead_path(path)
-    return f"mead-{speaker}-{emotion}-level-{level}-{clip}"
-
-
-def native_path(root: Path, corpus: str, key: str) -> Path:
-    """Where the clip `key` lives under a reader's root, from its manifest row."""
-    return Path(root) / load_split(corpus)[key].relpath
 
 
 @cache
@@ -172,9 +111,11 @@ def add_clip(scan: Scan, split: dict[str, SplitEntry], path: Path, clip: dict, i
     scan.items.append(Clip(**clip, path=str(path), split=entry.split))
 
 
-def report_missing_files(scan: Scan, corpus: str, root: Path, seen: set[str], wanted: Callable[[str], bool]) -> None:
+def report_missing_files(
+    scan: Scan, manifest: EmoBoxManifest, root: Path, seen: set[str], wanted: Callable[[str], bool]
+) -> None:
     """Add a `<corpus>_manifest_file_missing` problem for each wanted manifest key not found on disk."""
-    reason = f"{corpus}_manifest_file_missing"
-    for key, entry in sorted(load_split(corpus).items()):
+    reason = f"{manifest.corpus}_manifest_file_missing"
+    for key, entry in sorted(read_split(manifest).items()):
         if key not in seen and wanted(key):
             scan.problems.append(Problem(str(Path(root) / entry.relpath), reason, f"{key} ({entry.split})"))

@@ -5,10 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from voxemoset.emotions import EMOSET_LABELS, EMOSET_TO_EMOTION
 from voxemoset.errors import UserError
 from voxemoset.sources.base import Problem, RootCheck, Scan, printable
 
+# EmoSet's eight labels; awe and contentment have no counterpart in the speech corpora, so they drop.
+EMOSET_LABELS: tuple[str, ...] = (
+    "amusement", "awe", "contentment", "excitement", "anger", "disgust", "fear", "sadness",
+)  # fmt: skip
+EMOSET_TO_EMOTION: dict[str, str] = {
+    "amusement": "enjoyment",
+    "excitement": "enjoyment",
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "sadness": "sadness",
+}
 # EmoSet's val split is folded into train, as the paper's counts imply (see shared README).
 SPLIT_FILES = {"train": "train", "val": "train", "test": "test"}
 ATTRIBUTES = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")

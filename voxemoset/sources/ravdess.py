@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from voxemoset.emotions import RAVDESS_TO_EMOTION
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, RootCheck, Scan
-from voxemoset.sources.clips import RAVDESS_EMOTION_NAMES, RAVDESS_INTENSITY, Clip
+from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
 from voxemoset.sources.emobox import (
+    EmoBoxManifest,
     add_clip,
     load_sentences,
-    load_split,
-    parse_ravdess_name,
+    read_split,
     report_missing_files,
     visible_files,
 )
+
+# EmoBox's wav paths start with the prefix; the reader's root sits below it (the unpacked
+# Audio_Speech_Actors_01-24 folder, which holds Actor_XX/ directly).
+EMOBOX = EmoBoxManifest(
+    "ravdess",
+    "ravdess_train_fold_1.jsonl.gz",
+    "ravdess_test_fold_1.jsonl.gz",
+    "downloads/ravdess/audio/Audio_Speech_Actors_01-24/",
+)
+# Filename emotion codes (third field) -> the names RAVDESS's documentation uses (kept as `source_emotion`).
+RAVDESS_EMOTION_NAMES = {
+    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
+    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+}  # fmt: skip
+RAVDESS_TO_EMOTION = {"03": "enjoyment", "05": "anger", "07": "disgust", "06": "fear", "04": "sadness"}
+# Intensity codes (fourth field) as lower-case words.
+RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
+_STEM = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 
 NOT_IN_SPLIT = "ravdess_not_in_split"
 BAD_NAME = "ravdess_bad_name"
@@ -27,6 +43,19 @@ _ACTOR_DIR = re.compile(r"^Actor_(\d{2})$")
 # Where the actor folders may sit below the given root: the unpacked Audio_Speech_Actors_01-24.zip
 # itself, or a parent holding it (as EmoBox's downloads/ravdess/audio/ does).
 _ACTOR_PARENTS = ("", "Audio_Speech_Actors_01-24", "audio/Audio_Speech_Actors_01-24")
+
+
+def parse_ravdess_name(path: str | PurePath) -> tuple[str, ...]:
+    """The seven two-digit fields (modality, channel, emotion, intensity, statement, repetition, actor)."""
+    match = _STEM.match(PurePath(path).stem)
+    if match is None or PurePath(path).suffix.lower() != ".wav":
+        raise ValueError(f"not a RAVDESS name MM-VV-EE-II-SS-RR-AA.wav: {PurePath(path).name}")
+    return match.groups()
+
+
+def ravdess_key(path: str | PurePath) -> str:
+    """EmoBox key of a RAVDESS file: `03-01-05-01-02-01-18.wav` -> `ravdess-03-01-05-01-02-01-18`."""
+    return "ravdess-" + "-".join(parse_ravdess_name(path))
 
 
 def sex_of_actor(actor: str | int) -> str:
@@ -54,7 +83,7 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
     """Audio-only speech clips of the five emotions; song/video counted as filtered (no decoding)."""
     root = Path(root).absolute()
     base = check_tree(root)
-    split, texts = load_split("ravdess"), load_sentences()["ravdess"]
+    split, texts = read_split(EMOBOX), load_sentences()["ravdess"]
     scan: Scan[Clip] = Scan()
     seen: set[str] = set()
     inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
@@ -94,5 +123,9 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
                 "transcript": texts[statement],
             }
             add_clip(scan, split, path, clip, inside)
-    report_missing_files(scan, "ravdess", base, seen, _wanted)
+    report_missing_files(scan, EMOBOX, base, seen, _wanted)
     return scan
+
+
+# The name `voxemoset.sources.scan_speech_corpus` calls, the same in every speech corpus module.
+scan = scan_ravdess

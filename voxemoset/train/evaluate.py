@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from voxemoset.emotions import EMOSET_TO_EMOTION, EMOTIONS
+from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.resolve import resolve_checkpoint
+from voxemoset.sources.emoset import EMOSET_TO_EMOTION
 from voxemoset.train.config import CLIP_ID, EvalConfig
 
 INCEPTION_URL = (

@@ -156,7 +156,7 @@ def write_tiny_dataset(out_dir: Path, n_train: int = 4, n_test: int = 2, caption
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from voxemoset.dataset.features import arrow_schema
+    from voxemoset.published.features import arrow_schema
 
     schema = arrow_schema()
     data = Path(out_dir) / "data"

@@ -1,1 +1,0 @@
-"""Captioning: the `Captioner` backends (transformers, vLLM, OpenAI-compatible) and answer validation."""

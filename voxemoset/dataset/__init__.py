@@ -1,1 +1,0 @@
-"""The published dataset: `datasets` features, byte-budgeted Parquet shards, the dataset card."""

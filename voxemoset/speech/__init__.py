@@ -1,1 +1,0 @@
-"""Speech: reference clip preparation, reference assignment, synthesis."""

@@ -1,0 +1,51 @@
+"""Retries of failed utterances: a new seed first, then another reference of the same emotion and split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voxemoset.audio import TTS_RATE, decode_at_rate
+from voxemoset.config import GatesConfig
+from voxemoset.models.protocols import Synthesizer, SynthRequest
+from voxemoset.models.synthesis import SynthesisFailure, synthesize_16k
+from voxemoset.seeds import derive_seed
+from voxemoset.stages.gates.attempts import candidate
+
+
+def retry_seed(base: int, utt_id: str, attempt: int) -> int:
+    """The TTS seed of a retry, fixed by the utterance and attempt number."""
+    return derive_seed(base, utt_id, attempt)
+
+
+def retry_reference(utt: dict, attempt: int, pool: list[dict], cfg: GatesConfig) -> dict | None:
+    """The reference for `attempt` (>= 2): the original while reseeding, then others of its emotion and split."""
+    if attempt <= 1 + cfg.reseed_attempts:
+        return None  # keep the original reference
+    others = [r for r in pool if r["reference_id"] != utt["reference_id"]]
+    if not others:
+        return None
+    # A seeded order of the others, the same on every attempt (ties between 31-bit keys broken by id).
+    others.sort(key=lambda r: (derive_seed(cfg.seed, utt["id"], r["reference_id"]), r["reference_id"]))
+    return others[(attempt - 2 - cfg.reseed_attempts) % len(others)]
+
+
+def regenerate(
+    todo: list[dict], history: dict[str, list[dict]], refs: list[dict], synth: Synthesizer, cfg: GatesConfig
+) -> tuple[list[dict], list[np.ndarray | SynthesisFailure]]:
+    """The next attempt of each utterance in `todo`: its candidate row and its 16 kHz clip (or why there is none).
+
+    `refs` is every reference (with its audio); `history` holds each utterance's attempts so far.
+    """
+    by_ref = {r["reference_id"]: r for r in refs}
+    cands, requests = [], []
+    for u in todo:
+        attempt = len(history[u["id"]]) + 1
+        pool = [r for r in refs if (r["split"], r["emotion"]) == (u["split"], u["emotion"])]
+        alt = retry_reference(u, attempt, pool, cfg)
+        ref = by_ref[u["reference_id"]] if alt is None else alt
+        ref_fields = {"reference_id": ref["reference_id"], "reference_corpus": ref["corpus"],
+                      "reference_speaker": ref["speaker"], "reference_text": ref["transcript"]}  # fmt: skip
+        cands.append(candidate(u, attempt, retry_seed(cfg.seed, u["id"], attempt), ref_fields))
+        audio = decode_at_rate(ref["audio"]["bytes"], TTS_RATE)  # as the speech stage hands F5 its references
+        requests.append(SynthRequest(u["caption"], audio, ref["transcript"], cands[-1]["tts_seed"], u["speed"]))
+    return cands, synthesize_16k(synth, requests)
