@@ -28,3 +28,13 @@ def write_config(path: Path, data: dict) -> Path:
 
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Prefect server (embedded SQLite) for one test module: (its PREFECT_HOME, its API URL)."""
+    from tests.prefect_server import prefect_server
+
+    home = tmp_path_factory.mktemp("prefect")
+    with prefect_server(home) as api:
+        yield home, api

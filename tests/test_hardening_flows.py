@@ -21,20 +21,13 @@ import pytest
 import yaml
 
 from flows.transient import is_transient
-from tests.prefect_server import prefect_env, prefect_server
+from tests.prefect_server import prefect_env
 from tests.processes import child_pids, is_alive, listening
 from voxemoset.demo import write_demo_inputs
 from voxemoset.errors import MissingWeightsError, UserError, describe
 
 VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
 _PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect")
-    with prefect_server(home) as api:
-        yield home, api
 
 
 @pytest.fixture(scope="module")

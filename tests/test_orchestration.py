@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.prefect_server import prefect_env, prefect_server, run_deployment
+from tests.prefect_server import prefect_env, run_deployment
 from voxemoset.config import load_config
 from voxemoset.demo import write_demo_inputs
 from voxemoset.stages import BUILD_CHAIN, get_stage
@@ -24,13 +24,6 @@ from voxemoset.store.digest import build_digest
 from voxemoset.store.runner import run_stage, stage_dir
 
 VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect")
-    with prefect_server(home) as api:
-        yield home, api
 
 
 @pytest.fixture(scope="module")
