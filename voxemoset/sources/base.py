@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,18 @@ class Scan(Generic[T]):
     def filter_out(self, label: str) -> None:
         """Count an input left out on purpose (e.g. an emotion VoxEmoset does not use)."""
         self.filtered[label] = self.filtered.get(label, 0) + 1
+
+    def reject(self, source: object, reason: str, detail: str = "") -> None:
+        """Record an input the reader cannot use, with its reason."""
+        self.problems.append(Problem(str(source), reason, detail))
+
+    def parsed(self, path: Path, parse: Callable[[Path], R], reason: str) -> R | None:
+        """`parse(path)` (a corpus's file-name grammar), or None after recording why the name does not parse."""
+        try:
+            return parse(path)
+        except ValueError as exc:
+            self.reject(path, reason, str(exc))
+            return None
 
 
 class RootCheck:

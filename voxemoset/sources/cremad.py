@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path, PurePath
 
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
+from voxemoset.sources.base import Clip, RootCheck, Scan
 from voxemoset.sources.emobox import (
     EmoBoxManifest,
     add_clip,
@@ -81,21 +81,19 @@ def scan_cremad(root: Path) -> Scan[Clip]:
     seen: set[str] = set()
     inside = RootCheck(root)  # symlinked files or folders may point out of the corpus
     for path in visible_files(audio):
-        try:
-            actor, sentence, emotion, level = parse_cremad_name(path)
-        except ValueError as exc:
-            scan.problems.append(Problem(str(path), BAD_NAME, str(exc)))
+        if (parsed := scan.parsed(path, parse_cremad_name, BAD_NAME)) is None:
             continue
+        actor, sentence, emotion, level = parsed
         key = f"cremad-{actor}-{sentence}-{emotion}-{level}"
         seen.add(key)
         if key in KNOWN_BAD:
-            scan.problems.append(Problem(str(path), KNOWN_BAD_CLIP, KNOWN_BAD[key]))
+            scan.reject(path, KNOWN_BAD_CLIP, KNOWN_BAD[key])
             continue
         if emotion in UNUSED_EMOTIONS:
             scan.filter_out(f"cremad_unused_emotion_{emotion}")
             continue
         if emotion not in CREMAD_TO_EMOTION or level not in CREMAD_INTENSITY or sentence not in texts:
-            scan.problems.append(Problem(str(path), BAD_NAME, "unknown emotion, level or sentence code"))
+            scan.reject(path, BAD_NAME, "unknown emotion, level or sentence code")
             continue
         clip = {
             "key": key,

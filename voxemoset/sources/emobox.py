@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 from voxemoset.resources import manifests_dir
-from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
+from voxemoset.sources.base import Clip, RootCheck, Scan
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -101,12 +101,12 @@ def add_clip(scan: Scan, split: dict[str, SplitEntry], path: Path, clip: dict, i
     """
     if not inside(path):
         reason = f"{clip['corpus']}_path_outside_root"
-        scan.problems.append(Problem(str(path), reason, f"{clip['key']} resolves to {os.path.realpath(path)}"))
+        scan.reject(path, reason, f"{clip['key']} resolves to {os.path.realpath(path)}")
         return
     entry = split.get(clip["key"])
     if entry is None:
         reason = f"{clip['corpus']}_not_in_split"
-        scan.problems.append(Problem(str(path), reason, f"{clip['key']} is in neither EmoBox fold-1 split"))
+        scan.reject(path, reason, f"{clip['key']} is in neither EmoBox fold-1 split")
         return
     scan.items.append(Clip(**clip, path=str(path), split=entry.split))
 
@@ -118,4 +118,4 @@ def report_missing_files(
     reason = f"{manifest.corpus}_manifest_file_missing"
     for key, entry in sorted(read_split(manifest).items()):
         if key not in seen and wanted(key):
-            scan.problems.append(Problem(str(Path(root) / entry.relpath), reason, f"{key} ({entry.split})"))
+            scan.reject(Path(root) / entry.relpath, reason, f"{key} ({entry.split})")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Problem, RootCheck, Scan, printable
+from voxemoset.sources.base import RootCheck, Scan, printable
 
 # EmoSet's eight labels; awe and contentment have no counterpart in the speech corpora, so they drop.
 EMOSET_LABELS: tuple[str, ...] = (
@@ -76,11 +76,11 @@ def scan_emoset(root: Path) -> Scan[dict]:
             source = f"{split_file.name}#{i}"
             parsed = _parse_row(row)
             if parsed is None:
-                scan.problems.append(Problem(source, "images_bad_split_row", json.dumps(row)[:200]))
+                scan.reject(source, "images_bad_split_row", json.dumps(row)[:200])
                 continue
             label, image_rel, ann_rel = parsed
             if label not in EMOSET_LABELS:
-                scan.problems.append(Problem(source, "images_unknown_emotion", label))
+                scan.reject(source, "images_unknown_emotion", label)
                 continue
             if label not in EMOSET_TO_EMOTION:
                 scan.filter_out(f"emoset_{label}")
@@ -88,11 +88,11 @@ def scan_emoset(root: Path) -> Scan[dict]:
             outside = [p for p in (image_rel, ann_rel) if not inside(root / p)]
             if outside:
                 # Absolute, `..`-climbing or symlinked out of the tree: rejected here, so never opened.
-                scan.problems.append(Problem(source, PATH_OUTSIDE_ROOT, ", ".join(outside)))
+                scan.reject(source, PATH_OUTSIDE_ROOT, ", ".join(outside))
                 continue
             image_id = Path(image_rel).stem
             if image_id in seen:
-                scan.problems.append(Problem(source, "images_duplicate_id", image_id))
+                scan.reject(source, "images_duplicate_id", image_id)
                 continue
             seen.add(image_id)
             scan.items.append(

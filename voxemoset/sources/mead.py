@@ -6,7 +6,7 @@ import re
 from pathlib import Path, PurePath
 
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
+from voxemoset.sources.base import Clip, RootCheck, Scan
 from voxemoset.sources.emobox import EmoBoxManifest, add_clip, read_split, report_missing_files, visible_files
 
 # The train file is derived, not upstream (see manifests/PROVENANCE.md).
@@ -79,21 +79,19 @@ def scan_mead(root: Path) -> Scan[Clip]:
         audio = speaker_dir / "audio"
         if not audio.is_dir():
             # MEAD ships audio.tar per speaker; its clips then also show up as missing manifest files.
-            scan.problems.append(Problem(str(speaker_dir), AUDIO_NOT_EXTRACTED, "unpack audio.tar here"))
+            scan.reject(speaker_dir, AUDIO_NOT_EXTRACTED, "unpack audio.tar here")
             continue
         for path in visible_files(audio, recursive=True):
-            try:
-                speaker, emotion, level, number = parse_mead_path(path.relative_to(root))
-            except ValueError as exc:
-                scan.problems.append(Problem(str(path), BAD_NAME, str(exc)))
+            if (parsed := scan.parsed(path, lambda p: parse_mead_path(p.relative_to(root)), BAD_NAME)) is None:
                 continue
+            speaker, emotion, level, number = parsed
             key = f"mead-{speaker}-{emotion}-level-{level}-{number}"
             seen.add(key)
             if emotion in UNUSED_EMOTIONS:
                 scan.filter_out(f"mead_unused_emotion_{emotion}")
                 continue
             if emotion not in MEAD_TO_EMOTION:
-                scan.problems.append(Problem(str(path), BAD_NAME, f"unknown emotion folder {emotion!r}"))
+                scan.reject(path, BAD_NAME, f"unknown emotion folder {emotion!r}")
                 continue
             clip = {
                 "key": key,

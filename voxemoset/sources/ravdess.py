@@ -6,7 +6,7 @@ import re
 from pathlib import Path, PurePath
 
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, Problem, RootCheck, Scan
+from voxemoset.sources.base import Clip, RootCheck, Scan
 from voxemoset.sources.emobox import (
     EmoBoxManifest,
     add_clip,
@@ -92,24 +92,22 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
             if path.suffix.lower() in (".mp4", ".avi"):
                 scan.filter_out(NOT_AUDIO_SPEECH)  # RAVDESS video files, if the zips were merged
                 continue
-            try:
-                modality, channel, emo, level, statement, _rep, actor = parse_ravdess_name(path)
-            except ValueError as exc:
-                scan.problems.append(Problem(str(path), BAD_NAME, str(exc)))
+            if (parsed := scan.parsed(path, parse_ravdess_name, BAD_NAME)) is None:
                 continue
+            modality, channel, emo, level, statement, _rep, actor = parsed
             if modality != "03" or channel != "01":
                 scan.filter_out(NOT_AUDIO_SPEECH)  # song (channel 02) or audio-video modalities
                 continue
             key = "ravdess-" + path.stem
             seen.add(key)
             if actor != actor_dir.name[-2:] or emo not in RAVDESS_EMOTION_NAMES:
-                scan.problems.append(Problem(str(path), BAD_NAME, "actor differs from folder or unknown emotion"))
+                scan.reject(path, BAD_NAME, "actor differs from folder or unknown emotion")
                 continue
             if emo not in RAVDESS_TO_EMOTION:
                 scan.filter_out(f"ravdess_unused_emotion_{RAVDESS_EMOTION_NAMES[emo]}")
                 continue
             if level not in RAVDESS_INTENSITY or statement not in texts:
-                scan.problems.append(Problem(str(path), BAD_NAME, "unknown intensity or statement code"))
+                scan.reject(path, BAD_NAME, "unknown intensity or statement code")
                 continue
             clip = {
                 "key": key,
