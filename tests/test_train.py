@@ -220,8 +220,9 @@ def test_lora_weights_reload_into_a_diffusers_pipeline(assets, lora_checkpoint):
 
 
 def test_on_the_fly_whisper_with_pixels_and_grad_accum(assets, tmp_path):
+    from voxemoset.audio import OUT_RATE, decode_at_rate
     from voxemoset.train.encode import embeddings_dir
-    from voxemoset.train.encoders import TensorStore, WhisperFrames, decode_audio
+    from voxemoset.train.encoders import TensorStore, WhisperFrames
     from voxemoset.train.loop import train
 
     cfg = _cfg(
@@ -233,7 +234,7 @@ def test_on_the_fly_whisper_with_pixels_and_grad_accum(assets, tmp_path):
     import pyarrow.parquet as pq
 
     row = pq.read_table(next((assets["dataset"] / "data").glob("train-*.parquet"))).slice(0, 1).to_pylist()[0]
-    frames, mask = WhisperFrames(str(assets["whisper"]))([decode_audio(row["audio"]["bytes"])])
+    frames, mask = WhisperFrames(str(assets["whisper"]))([decode_at_rate(row["audio"]["bytes"], OUT_RATE)])
     stored = TensorStore(embeddings_dir(assets["dataset"], cfg.encoder)).get(row["id"])
     assert stored.shape == (int(mask.sum()), 32)
     assert torch.allclose(stored, frames[0, : stored.shape[0]], atol=2e-2)

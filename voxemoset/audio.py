@@ -144,6 +144,11 @@ def _last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def resample(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """`x` at `rate` as float32 (soxr), or `x` itself when it is already there."""
+    return x if sr == rate else soxr.resample(x, sr, rate).astype(np.float32)
+
+
 def to_out_rate(wave: np.ndarray, rate: int) -> np.ndarray:
     """`wave` resampled from `rate` to OUT_RATE, clipped to [-1, 1], float32."""
     return np.clip(soxr.resample(wave, rate, OUT_RATE), -1.0, 1.0).astype(np.float32)
@@ -170,7 +175,7 @@ def decode_audio_bytes(data: bytes) -> tuple[np.ndarray, int]:
 def decode_at_rate(data: bytes, rate: int) -> np.ndarray:
     """Encoded audio bytes as float32 mono samples at `rate` (resampled only when stored at another rate)."""
     x, sr = decode_audio_bytes(data)
-    return x if sr == rate else soxr.resample(x, sr, rate).astype(np.float32)
+    return resample(x, sr, rate)
 
 
 def dbfs(x: np.ndarray) -> float:

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from voxemoset.audio import OUT_RATE, decode_at_rate
 from voxemoset.errors import UserError
-from voxemoset.train.encoders import TensorStore, decode_audio
+from voxemoset.train.encoders import TensorStore
 
 
 def dataset_files(dataset: Path, split: str) -> list[Path]:
@@ -80,7 +81,7 @@ class SpeechImageDataset(Dataset):
         if self.embeddings is not None:
             item["frames"] = self.embeddings.get(row["id"])
         else:
-            item["audio"] = decode_audio(row["audio"]["bytes"])
+            item["audio"] = decode_at_rate(row["audio"]["bytes"], OUT_RATE)
         if self.latents is not None:
             item["moments"] = self.latents.get(row["image_id"])
         else:

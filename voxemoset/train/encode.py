@@ -13,10 +13,11 @@ from pathlib import Path
 
 import torch
 
+from voxemoset.audio import OUT_RATE, decode_at_rate
 from voxemoset.errors import UserError
 from voxemoset.train.config import EncoderConfig
 from voxemoset.train.data import dataset_files, image_batches, unique_images
-from voxemoset.train.encoders import WhisperFrames, decode_audio, read_meta, write_meta, write_shard
+from voxemoset.train.encoders import WhisperFrames, read_meta, write_meta, write_shard
 
 FRAME_DTYPE = torch.float16  # halves the store; frames are layer-normed, well inside fp16's range
 LATENT_SHARD_IMAGES = 1000  # images per latent shard: bounded memory while writing
@@ -96,7 +97,7 @@ def encode_split(
         tensors: dict[str, torch.Tensor] = {}
         for start in range(0, len(ids), encoder.batch_size):
             stop = min(start + encoder.batch_size, len(ids))
-            clips = [decode_audio(audio[i]["bytes"].as_py()) for i in range(start, stop)]
+            clips = [decode_at_rate(audio[i]["bytes"].as_py(), OUT_RATE) for i in range(start, stop)]
             frames, mask = whisper(clips)
             for j, length in enumerate(mask.sum(1).tolist()):
                 tensors[ids[start + j]] = frames[j, :length].to(FRAME_DTYPE).cpu()

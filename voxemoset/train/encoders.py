@@ -6,7 +6,6 @@ tensor, with the producer in the header metadata. The SONAR script writes the sa
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,19 +20,6 @@ from voxemoset.errors import UserError
 from voxemoset.models.resolve import resolve_checkpoint
 
 META_NAME = "meta.json"
-
-
-def decode_audio(data: bytes) -> np.ndarray:
-    """FLAC/WAV bytes -> float32 mono at 16 kHz (resampled with soxr when needed)."""
-    import soundfile as sf
-
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1)
-    if rate != OUT_RATE:
-        import soxr
-
-        mono = soxr.resample(mono, rate, OUT_RATE)
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 class WhisperFrames:

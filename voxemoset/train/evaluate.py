@@ -125,8 +125,9 @@ def _uint8(image) -> torch.Tensor:
 
 def evaluate(cfg: EvalConfig, progress: bool = False) -> dict:
     """Generate one image per test utterance, then compute the configured metrics; writes metrics.json."""
+    from voxemoset.audio import OUT_RATE, decode_at_rate
     from voxemoset.train.data import decode_image, load_rows
-    from voxemoset.train.encoders import TensorStore, decode_audio
+    from voxemoset.train.encoders import TensorStore
     from voxemoset.train.generate import SpeechToImagePipeline
 
     weights = check_weights(cfg)
@@ -139,7 +140,7 @@ def evaluate(cfg: EvalConfig, progress: bool = False) -> dict:
     fakes, captions, targets, reals = [], [], [], {}
     for i in range(rows.num_rows):
         row = rows[i].to_pylist()[0]
-        frames = store.get(row["id"]) if store else pipe.frames(decode_audio(row["audio"]["bytes"]))
+        frames = store.get(row["id"]) if store else pipe.frames(decode_at_rate(row["audio"]["bytes"], OUT_RATE))
         image = pipe(frames, cfg.guidance_scale, cfg.steps, cfg.seed, resolution=size)
         image.save(images_dir / f"{row['id']}.png")
         fakes.append(image)

@@ -68,17 +68,13 @@ class SpeechToImagePipeline:
                 "scripts/encode_sonar.py --wav FILE --out FILE.safetensors and pass that file as --speech"
             )
         if isinstance(speech, Path | str):
-            from voxemoset.audio import AudioReadError, load_audio
+            from voxemoset.audio import AudioReadError, load_audio, resample
 
             try:
                 samples, rate = load_audio(speech)
             except AudioReadError as e:
                 raise UserError(f"cannot read speech: {e}") from None
-            if rate != OUT_RATE:
-                import soxr
-
-                samples = soxr.resample(samples, rate, OUT_RATE).astype(np.float32)
-            speech = samples
+            speech = resample(samples, rate, OUT_RATE)
         if self._whisper is None:
             self._whisper = WhisperFrames(self.encoder_model, self.device, self.dtype)
         frames, mask = self._whisper([speech])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import soxr
 
-from voxemoset.audio import dbfs
+from voxemoset.audio import dbfs, resample
 from voxemoset.config import PrepConfig
 
 # Sanity bounds on a file's claimed sample rate, not a quality gate: a header mangled to 1 Hz would make
@@ -50,7 +49,7 @@ def prepare_reference(x: np.ndarray, sr: int, cfg: PrepConfig) -> tuple[np.ndarr
     level = dbfs(x)
     if level < cfg.silence_dbfs:
         raise AudioReject("silent", f"RMS {level:.1f} dBFS")
-    y = soxr.resample(x, sr, cfg.sample_rate).astype(np.float32) if sr != cfg.sample_rate else x
+    y = resample(x, sr, cfg.sample_rate)
     y = trim_silence(y, cfg.sample_rate, cfg.trim_top_db, cfg.trim_pad_s)
     duration = len(y) / cfg.sample_rate
     if duration < cfg.min_s:

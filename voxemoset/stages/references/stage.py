@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import soxr
 
-from voxemoset.audio import OUT_RATE, AudioReadError, encode_flac, load_audio
+from voxemoset.audio import OUT_RATE, AudioReadError, encode_flac, load_audio, resample
 from voxemoset.config import Config, PrepConfig, output_settings, require_dir
 from voxemoset.models.resolve import model_label
 from voxemoset.sources import scan_speech_corpus
@@ -128,7 +127,7 @@ class ReferencesStage(StageBase):
             row, y = result["row"], result["audio"]
             rows.append(row)
             if not row["transcript"]:
-                needs_asr.append((row, soxr.resample(y, cfg.prep.sample_rate, OUT_RATE)))
+                needs_asr.append((row, resample(y, cfg.prep.sample_rate, OUT_RATE)))
         if needs_asr:
             texts = model.transcribe([audio for _, audio in needs_asr])
             for (row, _), text in zip(needs_asr, texts, strict=True):
