@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from voxemoset.store.atomic import write_json
@@ -13,16 +14,21 @@ from voxemoset.store.verify import MARKER_DIR, read_marker
 log = logging.getLogger("voxemoset")
 
 
+def marker_counts(markers: Iterable[dict]) -> dict:
+    """Rows and rejects by reason summed over shard markers (a field a marker lacks counts as nothing)."""
+    rows, rejects = 0, Counter()
+    for m in markers:
+        rows += m["rows"] if isinstance(m.get("rows"), int) else 0
+        rejects.update(m.get("rejects") if isinstance(m.get("rejects"), dict) else {})
+    return {"rows": rows, "rejects": dict(sorted(rejects.items()))}
+
+
 def summaries_from_markers(out: Path) -> dict[str, dict]:
     """Each stage's shard, row and reject counts as its markers record them (what a lost manifest can recover)."""
     stages = {}
     for done in sorted((Path(out) / "stages").glob(f"*/{MARKER_DIR}")):
         markers = [m for p in sorted(done.glob("*.json")) if (m := read_marker(p)) is not None]
-        rejects = Counter()
-        for m in markers:
-            rejects.update(m.get("rejects") if isinstance(m.get("rejects"), dict) else {})
-        rows = sum(m["rows"] for m in markers if isinstance(m.get("rows"), int))
-        stages[done.parent.name] = {"shards": len(markers), "rows": rows, "rejects": dict(sorted(rejects.items()))}
+        stages[done.parent.name] = {"shards": len(markers), **marker_counts(markers)}
     return stages
 
 

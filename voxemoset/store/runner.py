@@ -17,7 +17,7 @@ from voxemoset.errors import UserError
 from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parquet
 from voxemoset.store.keys import hash_file, hash_json
 from voxemoset.store.lock import out_lock
-from voxemoset.store.manifest import update_manifest
+from voxemoset.store.manifest import marker_counts, update_manifest
 from voxemoset.store.stage import Plan, ShardJob, ShardOutput, StageBase  # noqa: F401 - stages import them from here
 from voxemoset.store.threads import pin_cpu_threads
 from voxemoset.store.verify import (
@@ -202,17 +202,13 @@ class StageRunner:
             for p in (self.dir / WORK_DIR).iterdir():
                 if p.name not in names:
                     shutil.rmtree(p, ignore_errors=True)
-        rows, rejects = 0, Counter()
-        for job in plan.jobs:
-            marker = json.loads(self.marker_path(job).read_text())
-            rows += marker["rows"]
-            rejects.update(marker["rejects"])
+        # Every planned job is finished by now, so each marker was written (and read back whole) this run.
+        counts = marker_counts(json.loads(self.marker_path(job).read_text()) for job in plan.jobs)
         summary = {
             "shards": len(plan.jobs),
             "computed": computed,
             "skipped": len(plan.jobs) - computed,
-            "rows": rows,
-            "rejects": dict(sorted(rejects.items())),
+            **counts,
             "filtered": plan.filtered,
         }
         update_manifest(self.out, self.stage.name, summary)
