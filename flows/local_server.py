@@ -32,7 +32,8 @@ _PR_SET_PDEATHSIG = 1
 logger = get_logger("voxemoset.server")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -113,7 +114,7 @@ def prefect_api() -> Iterator[str]:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "temporary-server.log"
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/api"
         logger.info("Starting temporary server on %s (log: %s)", url.removesuffix("/api"), log)
         proc = _start(port, log)

@@ -9,7 +9,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.processes import free_port, stop, wait_until_healthy
+from flows.local_server import free_port
+from tests.processes import stop, wait_until_healthy
 
 
 def prefect_env(home: Path, api_url: str | None = None) -> dict:

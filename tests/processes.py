@@ -12,12 +12,6 @@ from pathlib import Path
 import httpx
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     """Poll `url` until it answers 200; fail with the log's tail if the process exits or time runs out."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop, wait_until_healthy
+from flows.local_server import free_port
+from tests.processes import stop, wait_until_healthy
 from voxemoset.resources import default_prompt
 from voxemoset.stages.captions import default_lexicon
 from voxemoset.stages.captions.validate import load_lexicon, validate_answer
