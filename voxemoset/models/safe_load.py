@@ -96,3 +96,13 @@ def check_hf_folder(folder: Path, model_type: str, role: str) -> None:
             raise UserError(f"{role}: {path} names code to import (auto_map); only built-in model code is run")
         if name == "config.json" and data.get("model_type") != model_type:
             raise UserError(f"{role}: {path} has model_type {data.get('model_type')!r}, expected {model_type!r}")
+
+
+def load_pretrained(model_cls, folder: Path, model_type: str, role: str, download: str, **kwargs):
+    """`model_cls.from_pretrained` on a local folder that names no code: its `model_type` checked, built-in
+    code only (trust_remote_code=False), and a corrupt weights file named if the load fails."""
+    from voxemoset.models.resolve import weight_files
+
+    check_hf_folder(folder, model_type, role)
+    with corrupt_weights_named(weight_files(folder), role, download):
+        return model_cls.from_pretrained(folder, local_files_only=True, trust_remote_code=False, **kwargs)

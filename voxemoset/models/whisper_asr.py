@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from voxemoset.audio import OUT_RATE
-from voxemoset.models.resolve import redownload_command, resolve_checkpoint, weight_files
-from voxemoset.models.safe_load import check_hf_folder, corrupt_weights_named
+from voxemoset.models.resolve import redownload_command, resolve_checkpoint
+from voxemoset.models.safe_load import load_pretrained
 
 DEFAULT_WHISPER = "openai/whisper-large-v3-turbo"
 
@@ -33,14 +33,11 @@ class WhisperTranscriber:
 
         role = "Whisper (transcripts / intelligibility)"
         path = resolve_checkpoint(model, role, DEFAULT_WHISPER)
-        check_hf_folder(path, "whisper", role)
+        self.dtype = getattr(torch, dtype)
+        download = redownload_command(path, DEFAULT_WHISPER)
+        self.model = load_pretrained(WhisperForConditionalGeneration, path, "whisper", role, download, dtype=self.dtype)
         # trust_remote_code=False: built-in Whisper code only, whatever the folder's JSON says.
         self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-        self.dtype = getattr(torch, dtype)
-        with corrupt_weights_named(weight_files(path), role, redownload_command(path, DEFAULT_WHISPER)):
-            self.model = WhisperForConditionalGeneration.from_pretrained(
-                path, local_files_only=True, dtype=self.dtype, trust_remote_code=False
-            )
         self.model.to(device).eval()
         self.device, self.batch_size = device, batch_size
         self.max_new_tokens, self.language = max_new_tokens, language

@@ -17,7 +17,7 @@ import torch
 
 from voxemoset.audio import OUT_RATE
 from voxemoset.errors import UserError
-from voxemoset.models.resolve import resolve_checkpoint
+from voxemoset.models.resolve import redownload_command, resolve_checkpoint
 
 META_NAME = "meta.json"
 
@@ -28,12 +28,12 @@ class WhisperFrames:
     def __init__(self, model: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         from transformers import WhisperFeatureExtractor, WhisperModel
 
-        path = resolve_checkpoint(model, "Whisper encoder", "openai/whisper-large-v3")
-        from voxemoset.models.safe_load import check_hf_folder
+        from voxemoset.models.safe_load import load_pretrained
 
-        check_hf_folder(path, "whisper", "Whisper encoder")
+        role, default = "Whisper encoder", "openai/whisper-large-v3"
+        path = resolve_checkpoint(model, role, default)
+        whisper = load_pretrained(WhisperModel, path, "whisper", role, redownload_command(path, default), dtype=dtype)
         self.features = WhisperFeatureExtractor.from_pretrained(path, trust_remote_code=False)
-        whisper = WhisperModel.from_pretrained(path, dtype=dtype, trust_remote_code=False)
         self.encoder = whisper.get_encoder().to(device).eval().requires_grad_(False)
         del whisper  # the decoder is never used
         self.device, self.dtype = torch.device(device), dtype

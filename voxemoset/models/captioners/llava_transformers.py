@@ -75,18 +75,15 @@ class TransformersCaptioner:
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
         from voxemoset.models.captioners.llava import DEFAULT_MODEL, MODEL_ROLE, MODEL_TYPE
-        from voxemoset.models.resolve import redownload_command, weight_files
-        from voxemoset.models.safe_load import check_hf_folder, corrupt_weights_named
+        from voxemoset.models.resolve import redownload_command
+        from voxemoset.models.safe_load import load_pretrained
 
-        check_hf_folder(model_dir, MODEL_TYPE, MODEL_ROLE)
         device = pick_device(cfg.device)
+        download = redownload_command(model_dir, DEFAULT_MODEL)
+        model = load_pretrained(LlavaOnevisionForConditionalGeneration, model_dir, MODEL_TYPE, MODEL_ROLE, download,
+                                dtype=pick_dtype(cfg.dtype, device))  # fmt: skip
         # trust_remote_code=False: the Auto class then never imports code the folder names.
         processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
-        download = redownload_command(model_dir, DEFAULT_MODEL)
-        with corrupt_weights_named(weight_files(model_dir), MODEL_ROLE, download):
-            model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-                model_dir, local_files_only=True, dtype=pick_dtype(cfg.dtype, device), trust_remote_code=False
-            )
         model = model.to(device).eval()
         return cls(processor, model, prompt, name, cfg.max_new_tokens, cfg.temperature, cfg.top_p)
 
