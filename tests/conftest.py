@@ -30,6 +30,21 @@ def write_config(path: Path, data: dict) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    """`voxemoset demo` run once per session in a fresh folder (it ends by writing the report): (folder, process).
+
+    Read-only for tests: test_demo and test_table1 share it, the slowest build in the suite.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    voxemoset = str(Path(sys.executable).with_name("voxemoset"))
+    proc = subprocess.run([voxemoset, "demo", "--out", str(out)], capture_output=True, text=True, cwd=out.parent)
+    return out, proc
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real Prefect server (embedded SQLite) for one test module: (its PREFECT_HOME, its API URL)."""

@@ -13,8 +13,8 @@ from voxemoset.config import load_config, parse_config
 from voxemoset.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("demo", "build", "stage", "report", "publish", "deploy", "tiny-models", "encode", "train", "generate",
-            "evaluate")  # fmt: skip
+COMMANDS = ("demo", "build", "stage", "check", "weights", "report", "publish", "deploy", "tiny-models", "encode",
+            "train", "generate", "evaluate", "corpus")  # fmt: skip
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -163,7 +163,10 @@ def test_report_cli_writes_everything(tmp_path):
     out = tmp_path / "build"
     write_upstream(out)
     run_stage(DatasetStage(), make_config(out), out)
-    result = CliRunner().invoke(app, ["report", str(out), "--sample", "3"])
+    from voxemoset.models.tiny.clip import write_clip
+
+    clip = write_clip(tmp_path / "clip")
+    result = CliRunner().invoke(app, ["report", str(out), "--sample", "3", "--clip-model", str(clip)])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (out / "report").iterdir()}
     assert names == {

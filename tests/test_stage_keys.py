@@ -37,6 +37,9 @@ SPEED_ONLY_CHANGES = {
     "references.whisper_batch_size": 2,
     "speech.device": "cuda:1",
     "speech.batch_size": 3,
+    "speech.compile": True,
+    "speech.length_buckets": [256, 512],
+    "speech.cuda_graphs": True,
     "gates.emotion_device": "cuda",
     "gates.emotion_batch_size": 2,
     "gates.dnsmos_device": "cuda",
@@ -49,6 +52,8 @@ SPEED_ONLY_CHANGES = {
     "orchestration.gpus_per_task": 0.5,
     "orchestration.task_retries": 0,
     "orchestration.cpu_threads": 1,
+    "report.clip_device": "cuda",
+    "report.clip_batch_size": 2,
 }
 STAGES = {"images": ImagesStage, "captions": CaptionsStage, "references": ReferencesStage,
           "speech": SpeechStage, "gates": GatesStage, "dataset": DatasetStage}  # fmt: skip

@@ -19,6 +19,7 @@ EXPECTED_FILES = {
     "whisper": {"config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                 "tokenizer.json", "tokenizer_config.json"},
     "emotion2vec": {"config.yaml", "model.pt", "tokens.txt", "configuration.json"},
+    "clip": {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "tokenizer_config.json"},
 }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""The `voxemoset` command line (typer): demo, build, stage, report, publish, deploy, tiny-models, encode, train."""
+"""The `voxemoset` command line (typer): thin commands over the library (longer bodies in voxemoset.commands)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config fil
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")]
 
 
+def _say(line: str) -> None:
+    out.print(line, highlight=False, markup=False)
+
+
+def _log(line: str) -> None:
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def _overrides(out_dir: Path | None) -> dict | None:
     return {"out": str(out_dir)} if out_dir else None
 
@@ -45,14 +53,16 @@ def _overrides(out_dir: Path | None) -> dict | None:
 def _load(config: Path, out_dir: Path | None):
     from voxemoset.config import load_config
 
-    return load_config(config, {"out": str(out_dir)} if out_dir else None)
+    return load_config(config, _overrides(out_dir))
 
 
 @app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="output directory")] = Path("runs/demo")) -> None:
     """Run every stage built so far on bundled miniature corpora and tiny models (CPU)."""
     from voxemoset.demo import run_demo
+    from voxemoset.preflight.command import preflight_demo
 
+    preflight_demo(out_dir, err)
     run_demo(out_dir, console=out)
 
 
@@ -66,13 +76,17 @@ def stage(
 ) -> None:
     """Rebuild one stage from its upstream shards (as a Prefect flow run unless --direct); `publish` uploads the
     built dataset to the config's `publish.repo_id`."""
+    from voxemoset.preflight.command import preflight_or_stop
     from voxemoset.stages import BUILD_CHAIN, PUBLISH, get_stage
 
     if name == PUBLISH:
-        _publish_configured(_load(config, out_dir))
+        from voxemoset.commands.publish import publish_configured
+
+        publish_configured(_load(config, out_dir), _say, _log)
         return
     stage_obj = get_stage(name)
     cfg = _load(config, out_dir)
+    preflight_or_stop(cfg, (name,), err, str(config))  # that stage's sources, weights, tools, GPU; all at once
     if direct:
         from voxemoset.store.runner import run_stage
 
@@ -99,13 +113,16 @@ def build(
     out_dir: OutOpt = None,
     force: Annotated[bool, typer.Option("--force", help="recompute every shard of every stage")] = False,
 ) -> None:
-    """Run the whole chain as a Prefect flow run."""
-    from flows.session import cli_flow_run
-    from flows.stage_flows import build as build_flow
+    """Run the whole chain as a Prefect flow run (after a preflight of everything it needs)."""
+    from voxemoset.preflight.command import preflight_or_stop
     from voxemoset.stages import BUILD_CHAIN, get_stage
 
     cfg = _load(config, out_dir)
-    get_stage(BUILD_CHAIN[0]).plan(cfg)  # missing sources fail here, in one line, before Prefect starts
+    preflight_or_stop(cfg, BUILD_CHAIN, err, str(config))  # every problem at once, before Prefect is imported
+    from flows.session import cli_flow_run
+    from flows.stage_flows import build as build_flow
+
+    get_stage(BUILD_CHAIN[0]).plan(cfg)  # an unreadable EmoSet index fails here, in one line, before Prefect starts
     with cli_flow_run(debug=_options["debug"]):
         summaries = build_flow(str(config), _overrides(out_dir), force)
     for name, s in summaries.items():
@@ -114,15 +131,50 @@ def build(
 
 
 @app.command()
+def check(config: ConfigOpt, out_dir: OutOpt = None) -> None:
+    """Preflight: source folders, model weights, tools, disk space and GPU; every problem at once (exit 1 if any)."""
+    from voxemoset.preflight.command import check as run_check
+
+    raise typer.Exit(run_check(_load(config, out_dir), out))
+
+
+@app.command()
+def weights(
+    directory: Annotated[Path, typer.Argument(help="folder to download the models into")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default: the defaults)")] = None,
+    run: Annotated[bool, typer.Option("--run", help="run the downloads instead of printing them")] = False,
+) -> None:
+    """Print (or --run) the download command of every model the config uses, into DIR; write DIR/config.yaml."""
+    from voxemoset.preflight.weights import weights as fetch_weights
+
+    fetch_weights(directory, config, run, log=_say)
+
+
+# `corpus NAME -c CONFIG` (spokencoco | flickr8k): the module imports only typer until the command runs.
+from voxemoset.corpora.command import corpus  # noqa: E402
+
+app.command("corpus")(corpus)
+
+
+@app.command()
 def report(
     directory: Annotated[Path, typer.Argument(help="build output directory")],
     sample: Annotated[int, typer.Option("--sample", min=0, help="rows shown (with media) in index.html")] = 200,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (its `report` section)")] = None,
+    clip_model: Annotated[
+        str | None, typer.Option("--clip-model", help="CLIP for CLIPScore: local folder or HF id in the cache")
+    ] = None,
 ) -> None:
-    """Table-1 figures, plots and an HTML browser of samples."""
-    from voxemoset.report import write_report
+    """Table 1 (the paper's way), plots and an HTML browser of samples; fails at the end if CLIPScore is missing."""
+    from voxemoset.config import ReportConfig
+    from voxemoset.report import require_complete, write_report
 
-    folder = write_report(directory, sample=sample)
+    settings = _load(config, None).report if config else ReportConfig()
+    if clip_model:
+        settings = settings.model_copy(update={"clip_model": clip_model})
+    folder = write_report(directory, sample=sample, settings=settings)
     out.print(f"report: {folder} (report.md, report.json, index.html, PNGs)")
+    require_complete(folder)
 
 
 @app.command()
@@ -133,33 +185,9 @@ def publish(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go where")] = False,
 ) -> None:
     """Upload the dataset shards and card to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
-    _upload(directory, repo_id, private, dry_run)
+    from voxemoset.commands.publish import upload
 
-
-def _publish_configured(cfg) -> None:
-    """`stage publish`: the built `<out>/dataset` to the config's `publish` section."""
-    if not cfg.publish.repo_id:
-        raise UserError(
-            "stage publish needs publish.repo_id (ORG/NAME on the Hugging Face Hub) in the config, "
-            "or run `voxemoset publish DIR --repo-id ORG/NAME`"
-        )
-    _upload(Path(cfg.out), cfg.publish.repo_id, cfg.publish.private, dry_run=False)
-
-
-def _upload(directory: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    from voxemoset.publish import check_repo_id, describe, plan_upload
-    from voxemoset.publish import publish as publish_dataset
-
-    check_repo_id(repo_id)
-    if dry_run:
-        for line in describe(plan_upload(directory), repo_id):
-            out.print(line, highlight=False, markup=False)
-        return
-    record = publish_dataset(
-        directory, repo_id, private=private, log=lambda m: err.print(m, highlight=False, markup=False, soft_wrap=True)
-    )
-    out.print(f"published datasets/{repo_id}: {len(record['uploaded'])} uploaded, "
-              f"{len(record['unchanged'])} unchanged, {len(record['deleted'])} removed")  # fmt: skip
+    upload(directory, repo_id, private, dry_run, _say, _log)
 
 
 @app.command()
@@ -167,18 +195,10 @@ def deploy(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="default config for the deployments")] = None,
 ) -> None:
     """Serve the flows so they run from the Prefect UI (needs a server: `prefect server start`)."""
-    import os
-
-    if not os.environ.get("PREFECT_API_URL"):
-        raise UserError(
-            "no Prefect server configured: run `prefect server start` and "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, then `voxemoset deploy` again"
-        )
-    if config is not None and not config.is_file():
-        raise UserError(f"config file not found: {config}")
     from flows.deploy import serve_all
+    from voxemoset.commands.deploy import require_server
 
-    serve_all(str(config.resolve()) if config else None)
+    serve_all(require_server(config))
 
 
 @app.command("tiny-models")
@@ -195,12 +215,12 @@ def encode(
     config: ConfigOpt,
     split: Annotated[str | None, typer.Option("--split", help="default: the config's training split")] = None,
 ) -> None:
-    """Precompute a split's Whisper frame embeddings for training (SONAR: prints its script's command)."""
+    """Precompute every training dataset's Whisper frame embeddings (SONAR: prints its script's command)."""
     from voxemoset.train.config import TrainConfig, load_yaml
-    from voxemoset.train.encode import encode_split
+    from voxemoset.train.mixture import encode_sources
 
-    cfg = load_yaml(config, TrainConfig)
-    out.print(str(encode_split(cfg.dataset, split or cfg.split, cfg.encoder, progress=True)), highlight=False)
+    for folder in encode_sources(load_yaml(config, TrainConfig), split, progress=True):
+        out.print(str(folder), highlight=False)
 
 
 @app.command()
@@ -238,11 +258,12 @@ def generate(
 
 @app.command()
 def evaluate(config: ConfigOpt) -> None:
-    """FID, CLIPScore and Emo-A of a trained checkpoint."""
+    """The paper's protocol: FID, CLIPScore and Emo-A of the speech model and the baselines (one table)."""
     from voxemoset.train import evaluate_from_yaml
+    from voxemoset.train.eval.table import markdown
 
-    for name, value in evaluate_from_yaml(config, progress=sys.stderr.isatty()).items():
-        out.print(f"{name}: {value}")
+    table = evaluate_from_yaml(config, progress=sys.stderr.isatty())
+    out.print(markdown(table), highlight=False, markup=False)
 
 
 def main() -> None:

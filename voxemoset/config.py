@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from voxemoset.errors import UserError
 
@@ -23,6 +23,11 @@ class SourcesConfig(Strict):
     cremad: Path | None = None
     ravdess: Path | None = None
     mead: Path | None = None
+    spokencoco: Path | None = Field(None, description="holds SpokenCOCO_train.json, SpokenCOCO_val.json, wavs/")
+    coco: Path | None = Field(None, description="COCO-2014: train2014/, val2014/ and Karpathy's dataset_coco.json")
+    flickr8k: Path | None = Field(
+        None, description="holds Flicker8k_Dataset/, Flickr8k.token.txt, Flickr_8k.*Images.txt, flickr_audio/"
+    )
 
 
 class ImagesConfig(Strict):
@@ -33,6 +38,13 @@ class ImagesConfig(Strict):
     max_file_bytes: int = Field(64 * 2**20, ge=1, description="larger files are rejected unread")
     min_side: int = Field(32, ge=1, description="images with a smaller side are rejected")
     limit_per_split: int | None = Field(None, ge=1, description="keep only the first N images per split (trials)")
+
+
+class CorporaConfig(Strict):
+    """`voxemoset corpus`: the human-read corpora (SpokenCOCO, Flickr8kAudio) as published-layout shards."""
+
+    shard_size: int = Field(500, ge=1, description="utterances per output shard (~110 MB of SpokenCOCO)")
+    limit_per_split: int | None = Field(None, ge=1, description="keep only the first N utterances per split (trials)")
 
 
 class OrchestrationConfig(Strict):
@@ -147,8 +159,17 @@ class SpeechConfig(Strict):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="auto: fp16 on GPU")
     batch_size: int = speed_only(16, ge=1, description="captions per sampling pass (length-bucketed)")
     nfe_step: int = Field(32, ge=1, description="flow-matching steps")
+    epss: bool = Field(
+        True, description="F5's EPSS step table at nfe_step 5, 6, 7, 10, 12, 16 (F5's default); False: uniform steps"
+    )
     cfg_strength: float = Field(2.0, ge=0)
     sway_sampling_coef: float = -1.0
+    # Fast path (models/f5tts_fast.py): same audio as eager within float rounding, so speed-only.
+    compile: bool = speed_only(False, description="torch.compile the DiT step (inductor; a C compiler on CPU)")
+    length_buckets: tuple[PositiveInt, ...] = speed_only(
+        (), description="mel frames (256 samples each) a batch is padded up to, so compiled graphs are reused"
+    )
+    cuda_graphs: bool = speed_only(False, description="with compile, on CUDA: CUDA graphs; ignored on CPU")
     speed: float = Field(1.0, gt=0, description="F5's speed; texts under 10 bytes use 0.3 as in F5")
     seed: int = Field(0, ge=0, description="base seed; each caption derives its own tts_seed")
     prefer_intensity: Literal["any", "strong"] = Field("any", description="strong: strongest clips of a speaker first")
@@ -184,7 +205,8 @@ class GatesConfig(Strict):
     asr_device: str = speed_only("cpu")
     asr_batch_size: int = speed_only(8, ge=1)
     asr_max_new_tokens: int = Field(96, ge=1)
-    max_wer: float | None = Field(None, ge=0, description="regenerate above this WER; None records only")
+    # 0.05 < 1/15: one skipped, repeated or wrong word fails any 8-15-word caption (README: Gates).
+    max_wer: float | None = Field(0.05, ge=0, description="regenerate above this WER; None records only")
 
 
 class DatasetConfig(Strict):
@@ -215,6 +237,16 @@ class PublishConfig(Strict):
     private: bool = Field(False, description="create the repo private")
 
 
+class ReportConfig(Strict):
+    """`voxemoset report`: Table 1 computed the paper's way (read after the build; keys no stage)."""
+
+    clip_model: str = Field("openai/clip-vit-large-patch14", description="CLIPScore's CLIP: local dir or HF id")
+    nmos_sample: int = Field(10_000, ge=1, description="NMOS: mean DNSMOS OVRL of a seeded random sample per split")
+    seed: int = Field(0, ge=0, description="seed of the NMOS sample")
+    clip_device: str = speed_only("cpu", description="cpu | cuda | cuda:N")
+    clip_batch_size: int = speed_only(32, ge=1, description="images or captions per CLIP forward pass")
+
+
 class Config(Strict):
     """The whole build."""
 
@@ -226,8 +258,10 @@ class Config(Strict):
     gates: GatesConfig = GatesConfig()
     speech: SpeechConfig = SpeechConfig()
     dataset: DatasetConfig = DatasetConfig()
+    corpora: CorporaConfig = CorporaConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     publish: PublishConfig = PublishConfig()
+    report: ReportConfig = ReportConfig()
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:

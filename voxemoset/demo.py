@@ -10,6 +10,7 @@ from rich.console import Console
 from voxemoset.config import load_config
 from voxemoset.fixtures.emoset import build_emoset_tree
 from voxemoset.fixtures.speech import build_speech_corpora
+from voxemoset.report import require_complete, write_report
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.runner import run_stage
 
@@ -53,7 +54,9 @@ def demo_config(out: Path) -> dict:
             "max_attempts": 2,
             "asr_model": str(models / "whisper"),
             "asr_max_new_tokens": 12,
+            "max_wer": None,  # a random Whisper transcribes nonsense: record its WER, do not gate on it
         },
+        "report": {"clip_model": str(models / "clip")},
     }
 
 
@@ -66,6 +69,10 @@ def write_demo_inputs(out: Path) -> Path:
     _once(fixtures / "EmoSet" / ".complete", lambda: build_emoset_tree(fixtures / "EmoSet"))
     _once(fixtures / "speech" / ".complete", lambda: build_speech_corpora(fixtures / "speech"))
     _once(out / "models" / ".complete", lambda: write_all(out / "models"))
+    if not (out / "models" / "clip" / "config.json").is_file():  # a demo folder made before the report had a CLIP
+        from voxemoset.models.tiny.clip import write_clip
+
+        write_clip(out / "models" / "clip")
     path = out / "demo.yaml"
     path.write_text(yaml.safe_dump(demo_config(out), sort_keys=False))
     return path
@@ -88,7 +95,8 @@ def summarise_speech_sources(cfg, console: Console) -> None:
 
 
 def run_demo(out: Path, console: Console | None = None) -> dict:
-    """Build fixtures and tiny models, run the built stages, print where the output is; return the summaries."""
+    """Build fixtures and tiny models, run the built stages, write the report, print where both are; return the
+    stage summaries."""
     console = console or Console()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -101,4 +109,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
         rejects = ", ".join(f"{k} {v}" for k, v in s["rejects"].items()) or "none"
         console.print(f"[bold]{name}[/]: {s['rows']} rows in {s['shards']} shards; rejects: {rejects}")
     console.print(f"demo output: {out} (config {out / 'demo.yaml'}, manifest {out / 'manifest.json'})")
+    folder = write_report(out, settings=cfg.report)
+    require_complete(folder)
+    console.print(f"report: {folder / 'index.html'} (Table 1 in {folder / 'report.md'})")
     return summaries

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voxemoset.config import ReportConfig
 from voxemoset.errors import UserError
 
 
-def write_report(out: Path, sample: int = 200) -> Path:
-    """Write `<out>/report/` (report.json, report.md, PNGs, index.html) and return that folder."""
+def write_report(out: Path, sample: int = 200, settings: ReportConfig | None = None) -> Path:
+    """Write `<out>/report/` (report.json, report.md, PNGs, index.html) and return that folder.
+
+    When CLIP cannot load, every other figure is still written and CLIPScore is marked missing with the reason;
+    `require_complete` then turns that into the error.
+    """
     from voxemoset.report.figures import compute, to_markdown
     from voxemoset.report.html import write_html
     from voxemoset.report.plots import write_plots
@@ -18,7 +23,7 @@ def write_report(out: Path, sample: int = 200) -> Path:
     out = Path(out)
     if not out.is_dir():
         raise UserError(f"build output folder not found: {out}")
-    report = compute(out)
+    report = compute(out, settings)
     folder = out / "report"
     write_json(folder / "report.json", report)
     text = to_markdown(report)
@@ -31,3 +36,11 @@ def write_report(out: Path, sample: int = 200) -> Path:
 def read_report(folder: Path) -> dict:
     """A written report.json."""
     return json.loads((Path(folder) / "report.json").read_text())
+
+
+def require_complete(folder: Path) -> None:
+    """One UserError line (naming the download command) if the written report lacks CLIPScore."""
+    clip = read_report(folder).get("table1_method", {}).get("clip_score", {})
+    if clip.get("error"):
+        raise UserError(f"CLIPScore missing from {Path(folder) / 'report.json'} (every other figure written): "
+                        f"{clip['error']}")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The paper's Table 1 and the breakdowns behind it, from `<out>/dataset` and every stage's rejects."""
+"""Table 1 and the breakdowns behind it, from `<out>/dataset` and every stage's rejects."""
 
 from __future__ import annotations
 
@@ -9,22 +9,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from voxemoset.config import ReportConfig
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.published.features import COLUMNS, MEDIA_COLUMNS
 from voxemoset.published.shards import list_dataset_shards
+from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
 from voxemoset.store.manifest import read_manifest
 from voxemoset.store.runner import list_shards, stage_dir
 
 DEFAULT_WORDS_BAND = (8, 15)
-TABLE1 = {
-    "images": "Images",
-    "utterances": "Utterances",
-    "avg_duration_s": "Avg. length (s)",
-    "avg_words": "Avg. words",
-    "nmos": "NMOS (DNSMOS OVRL)",
-    "emo_c": "Emo-C",
-}
 
 
 def load_rows(out: Path) -> pd.DataFrame:
@@ -39,29 +33,6 @@ def load_rows(out: Path) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
     df["emotion"] = df["emotion"].map(lambda i: EMOTIONS[int(i)])
     return df
-
-
-def _mean(s: pd.Series) -> float | None:
-    s = s.dropna()
-    return round(float(s.mean()), 4) if len(s) else None
-
-
-def table1(df: pd.DataFrame) -> dict:
-    """Images, utterances, average length and words, NMOS (mean DNSMOS OVRL), Emo-C (mean emotion confidence)."""
-    return {
-        "images": int(df["image_id"].nunique()),
-        "utterances": len(df),
-        "avg_duration_s": _mean(df["duration_s"]),
-        "avg_words": _mean(df["n_words"]),
-        "nmos": _mean(df["dnsmos_ovrl"]),
-        "emo_c": _mean(df["emo_conf"]),
-    }
-
-
-def _by_split(df: pd.DataFrame, fn) -> dict:
-    """`fn` of each split (train, test, then others) and of all rows."""
-    names = sorted(df["split"].unique(), key=lambda s: ({"train": 0, "test": 1}.get(s, 2), s))
-    return {**{str(s): fn(df[df["split"] == s]) for s in names}, "all": fn(df)}
 
 
 def _counts(s: pd.Series) -> dict:
@@ -80,7 +51,7 @@ def _histogram(s: pd.Series) -> dict:
     """Counts in 0.1-wide bins over DNSMOS's 1-5 scale (values outside are clipped into the end bins)."""
     edges = np.round(np.arange(1.0, 5.01, 0.1), 1)
     counts, _ = np.histogram(s.dropna().clip(1.0, 5.0), bins=edges)
-    return {"edges": edges.tolist(), "counts": counts.tolist(), "mean": _mean(s)}
+    return {"edges": edges.tolist(), "counts": counts.tolist(), "mean": mean(s)}
 
 
 def read_rejects(out: Path) -> dict[str, dict[str, int]]:
@@ -125,20 +96,23 @@ def words_band(out: Path) -> tuple[int, int]:
         return DEFAULT_WORDS_BAND
 
 
-def compute(out: Path) -> dict:
-    """Everything the report shows, as plain JSON data."""
-    out = Path(out)
+def compute(out: Path, settings: ReportConfig | None = None) -> dict:
+    """Everything the report shows, as plain JSON data (CLIPScore `None` with the reason when CLIP cannot load)."""
+    from voxemoset.report.clip import score_rows
+
+    out, settings = Path(out), settings or ReportConfig()
     df = load_rows(out)
     band = words_band(out)
     speakers = df.groupby(["reference_corpus", "reference_speaker"], dropna=False).size().sort_values(ascending=False)
+    clip, clip_info = score_rows(out, settings)
     return {
-        "table1": _by_split(df, table1),
-        "per_emotion": _by_split(df, lambda g: _counts(g["emotion"])),
-        "per_corpus": _by_split(df, lambda g: _counts(g["reference_corpus"])),
+        **table1_by_split(df, clip, clip_info, settings.nmos_sample, settings.seed),
+        "per_emotion": by_split(df, lambda g: _counts(g["emotion"])),
+        "per_corpus": by_split(df, lambda g: _counts(g["reference_corpus"])),
         "per_speaker": [{"corpus": str(c), "speaker": str(s), "utterances": int(n)} for (c, s), n in speakers.items()],
-        "wer": _by_split(df, _wer),
-        "attempts": _by_split(df, lambda g: _counts(g["attempts"])),
-        "mean_attempts": _by_split(df, lambda g: _mean(g["attempts"])),
+        "wer": by_split(df, _wer),
+        "attempts": by_split(df, lambda g: _counts(g["attempts"])),
+        "mean_attempts": by_split(df, lambda g: mean(g["attempts"])),
         "words": {
             "band": list(band),
             "counts": _counts(df["n_words"]),
@@ -156,10 +130,26 @@ def _md_table(head: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join("" if x is None else str(x) for x in r) + " |" for r in rows])
 
 
+def table1_notes(report: dict) -> str:
+    """How Table 1 was computed (sample sizes, seed, CLIP), and why CLIPScore is missing if it is."""
+    method = report["table1_method"]
+    nmos, clip = method["nmos"], method["clip_score"]
+    sampled = ", ".join(f"{s} {n}" for s, n in nmos["sampled"].items())
+    lines = [f"- **{TABLE1[k]}**: {DEFINITIONS[k]}." for k in TABLE1]
+    lines.append(f"- NMOS sample: up to {nmos['sample']} clips per split, seed {nmos['seed']} ({sampled} clips).")
+    if clip.get("error"):
+        lines.append(f"- **CLIPScore missing** (CLIP `{clip['model']}`): {clip['error']}")
+    else:
+        lines.append(f"- CLIP: `{clip['model']}`, {clip.get('pairs', 0)} image-caption pairs.")
+    return "\n".join(lines)
+
+
 def to_markdown(report: dict) -> str:
     """report.md: Table 1, then the breakdowns."""
     splits = list(report["table1"])
-    t1 = [[name, *(report["table1"][s][key] for s in splits)] for key, name in TABLE1.items()]
+    missing = "missing" if report["table1_method"]["clip_score"].get("error") else None
+    t1 = [[name, *((report["table1"][s][key] if key != "clip_score" else report["table1"][s][key] or missing)
+                   for s in splits)] for key, name in TABLE1.items()]  # fmt: skip
     emo = [[e, *(report["per_emotion"][s].get(e, 0) for s in splits)] for e in EMOTIONS]
     corpora = sorted({c for s in splits for c in report["per_corpus"][s]})
     corp = [[c, *(report["per_corpus"][s].get(c, 0) for s in splits)] for c in corpora]
@@ -171,7 +161,7 @@ def to_markdown(report: dict) -> str:
     w = report["words"]
     parts = [
         "# VoxEmoset report\n",
-        "## Table 1\n", _md_table(["", *splits], t1),
+        "## Table 1\n", _md_table(["", *splits], t1), "\n" + table1_notes(report),
         "\n## Utterances per emotion\n", _md_table(["emotion", *splits], emo),
         "\n## Utterances per reference corpus\n", _md_table(["corpus", *splits], corp),
         f"\n## Reference speakers ({len(report['per_speaker'])}; the 30 most used)\n",

@@ -14,7 +14,8 @@ from PIL import Image
 
 from voxemoset.emotions import EMOTIONS
 from voxemoset.published.shards import list_dataset_shards
-from voxemoset.report.figures import TABLE1, load_rows
+from voxemoset.report.figures import load_rows
+from voxemoset.report.table1 import TABLE1
 from voxemoset.store.atomic import write_atomic
 
 THUMB_SIDE = 320  # px: thumbnails keep a 200-sample page to a few MB of images
@@ -40,7 +41,7 @@ font-size:.8rem;margin:.4rem 0 0}dt{color:#666}dd{margin:0}.plots img{max-width:
 <body>
 <h1>VoxEmoset: {{ rows|length }} sampled utterances</h1>
 <table id="table1"><tr><th></th>{% for s in splits %}<th>{{ s }}</th>{% endfor %}</tr>
-{% for key, name in table1_names %}<tr><td>{{ name }}</td>{% for s in splits %}<td>{{ table1[s][key] }}</td>{% endfor %}</tr>
+{% for key, name in table1_names %}<tr><td>{{ name }}</td>{% for s in splits %}<td>{{ "missing" if table1[s][key] is none else table1[s][key] }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <div class="controls">
 <label>Emotion <select id="f-emotion"><option value="">all</option>{% for e in emotions %}<option value="{{ e }}">{{ e }}</option>{% endfor %}</select></label>

@@ -36,11 +36,20 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file atomically; options are fixed so equal tables give equal bytes."""
-    write_atomic(
-        path,
-        lambda tmp: pq.write_table(table, tmp, compression="zstd", write_statistics=True, write_page_index=True),
-    )
+    """Write a Parquet file atomically; options are fixed so equal tables give equal bytes.
+
+    An empty table is written with no row group at all: `datasets` sizes its read batches by the first row group
+    and fails on a zero-row one (a published corpus shard whose every utterance was rejected).
+    """
+    options = {"compression": "zstd", "write_statistics": True, "write_page_index": True}
+
+    def write(tmp: Path) -> None:
+        if table.num_rows:
+            pq.write_table(table, tmp, **options)
+        else:
+            pq.ParquetWriter(tmp, table.schema, **options).close()
+
+    write_atomic(path, write)
 
 
 def write_json(path: Path, obj: object) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from voxemoset.models.tiny.clip import write_clip
 from voxemoset.models.tiny.emotion2vec import write_emotion2vec
 from voxemoset.models.tiny.f5tts import write_f5tts, write_vocos
 from voxemoset.models.tiny.llava_onevision import write_llava_onevision
@@ -15,6 +16,7 @@ from voxemoset.models.tiny.whisper import write_whisper
 
 __all__ = [
     "write_all",
+    "write_clip",
     "write_emotion2vec",
     "write_f5tts",
     "write_llava_onevision",
@@ -28,6 +30,7 @@ BUILDERS = {
     "vocos": write_vocos,
     "whisper": write_whisper,
     "emotion2vec": write_emotion2vec,
+    "clip": write_clip,
 }
 
 

@@ -13,9 +13,11 @@ from voxemoset.config import output_settings
 from voxemoset.emotions import EMOTIONS
 from voxemoset.published.features import COLUMNS, DESCRIPTIONS, features
 from voxemoset.published.shards import SplitStats
+from voxemoset.stages.dataset.card_build import figures_section, gates_section, gates_summary
 
-# Config sections that describe the builder's machine (paths, workers), not the data: left out of the card.
-MACHINE_KEYS = ("out", "sources", "orchestration", "publish")
+# Config sections that describe the builder's machine (paths, workers) or what happens after the data is built
+# (publishing, the report), not the data: left out of the card and of the dataset's key.
+MACHINE_KEYS = ("out", "sources", "orchestration", "publish", "report", "corpora")
 # Settings that are not thresholds (where a model lives, how it runs); the rest of gates/captions is.
 _NOT_THRESHOLDS = ("model", "device", "batch_size", "max_new_tokens", "dtype", "backend", "table", "openai", "vllm",
                    "prompt", "lexicon", "temperature", "top_p", "asr", "seed")  # fmt: skip
@@ -157,8 +159,11 @@ def _md_table(head: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def card_text(config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None) -> str:
-    """The whole README.md; `counts` holds per-split `images` and per-split per-emotion row counts."""
+def card_text(
+    config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None, data: Path | None = None
+) -> str:
+    """The whole README.md; `counts` holds per-split `images` and per-split per-emotion row counts; `data` is the
+    folder of the written shards, whose figures the card states (left out without it)."""
     cfg = config.dataset
     prov = provenance(config, prompt_text)
     header = yaml.safe_dump(card_header(config, splits), sort_keys=False, allow_unicode=True, width=1000)
@@ -177,11 +182,13 @@ def card_text(config, splits: dict[str, SplitStats], counts: dict, prompt_text: 
         "Emotional spoken descriptions paired with emotional images, built as in *Seeing What You Say: "
         "Expressive Image Generation from Speech*: EmoSet-118K images of five emotions are captioned without "
         "emotional words, each caption is spoken by F5-TTS prompted with an emotional reference clip "
-        "(CREMA-D, MEAD, RAVDESS), and clips are kept only when emotion2vec hears the intended emotion "
-        "(with DNSMOS and Whisper figures recorded).\n",
+        f"(CREMA-D, MEAD, RAVDESS), and {gates_summary(config.gates)}.\n",
         '```python\nfrom datasets import load_dataset\n\nds = load_dataset("<this repo>")\n```\n',
         "## Splits\n",
         _md_table(["split", "utterances", "images", "shards", "size"], split_rows) + "\n",
+        "## How clips were kept\n",
+        gates_section(config.gates),
+        *(["## This build's figures\n", figures_section(data, Path(config.out))] if data is not None else []),
         "## Utterances per emotion\n",
         _md_table(["emotion", *splits], emotion_rows) + "\n",
         "## Columns\n",

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +32,9 @@ from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_k
 
 INDEX_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string()), ("image_id", pa.string()),
                           ("emotion", pa.string()), ("shard", pa.string())])  # fmt: skip
+INDEX_COLUMNS = pa.schema(list(INDEX_SCHEMA)[:-1])  # all but `shard`, known once a split is written
 IMAGE_COLUMNS = ("image_id", "image", *ATTRIBUTE_COLUMNS)
+SORT_BATCH_ROWS = 256  # gates rows turned into Python objects at once
 
 
 def dataset_dir(out: Path) -> Path:
@@ -72,7 +75,7 @@ class DatasetStage(StageBase):
     """Gates + images shards -> `<out>/dataset/` (data/<split>-NNNNN-of-NNNNN.parquet, README.md)."""
 
     name = "dataset"
-    version = "2"  # 2: the card records the config less speed-only settings, as the key always did
+    version = "3"  # 2: the card records the config less speed-only settings; 3: it states the gates and figures
 
     def plan(self, config: Config) -> Plan:
         out = Path(config.out)
@@ -100,11 +103,8 @@ class DatasetStage(StageBase):
         try:
             writers, placed, rejects, counts = self._write_shards(job, build / "data", config)
             splits = {name: w.close() for name, w in sorted(writers.items(), key=lambda kv: _split_order(kv[0]))}
-            index = []
-            for name, rows in placed.items():
-                for row, k in zip(rows, writers[name].placements, strict=True):
-                    index.append({**row, "shard": splits[name].files[k]})
-            text = card_text(config, splits, counts, _prompt_text(config))
+            index = _index_table(placed, writers, splits)
+            text = card_text(config, splits, counts, _prompt_text(config), build / "data")
             write_atomic(build / "README.md", lambda tmp: tmp.write_text(text))
             _swap_in(build, dataset_dir(out))
         finally:
@@ -116,21 +116,22 @@ class DatasetStage(StageBase):
             },
             "words_band": [config.captions.min_words, config.captions.max_words],
         }
-        return ShardOutput(pa.Table.from_pylist(index, schema=INDEX_SCHEMA), rejects, stats)
+        return ShardOutput(index, rejects, stats)
 
     def _write_shards(self, job: ShardJob, data: Path, config: Config):
         cfg = config.dataset
         where = _image_index([Path(p) for p in job.inputs["images"]])
         writers: dict[str, SplitWriter] = {}
-        placed: dict[str, list[dict]] = {}
+        # The index's columns of the published rows, per split, as Arrow chunks: a few bytes a row, not a dict.
+        placed: dict[str, list[pa.Table]] = {}
         rejects, seen = [], set()
         counts: dict = {"images": {}, "emotions": {}}
         images_seen: dict[str, set] = {}
         for path in job.inputs["gates"]:
-            rows = pq.read_table(path).to_pylist()
-            rows.sort(key=lambda r: (str(r.get("split")), str(r.get("image_id")), r.get("caption_index") or 0, r["id"]))
-            pictures = _read_images(where, {r["image_id"] for r in rows})
-            for g in rows:
+            table = pq.read_table(path)
+            pictures = _read_images(where, set(table.column("image_id").to_pylist()))
+            kept: dict[str, list[dict]] = {}
+            for g in _sorted_rows(table):
                 reason, detail = _problem(g, pictures, seen)
                 if reason:
                     rejects.append({"source": g["id"], "reason": reason, "detail": detail})
@@ -140,14 +141,35 @@ class DatasetStage(StageBase):
                 if split not in writers:
                     writers[split] = SplitWriter(data, split, cfg.shard_bytes, cfg.row_group_bytes)
                 writers[split].add(_published_row(g, pictures[g["image_id"]]))
-                placed.setdefault(split, []).append(
-                    {"id": g["id"], "split": split, "image_id": g["image_id"], "emotion": g["emotion"]}
-                )
+                kept.setdefault(split, []).append({k: g[k] for k in INDEX_SCHEMA.names[:-1]})
                 images_seen.setdefault(split, set()).add(g["image_id"])
                 per = counts["emotions"].setdefault(split, Counter())
                 per[g["emotion"]] += 1
+            for split, rows in kept.items():
+                placed.setdefault(split, []).append(pa.Table.from_pylist(rows, schema=INDEX_COLUMNS))
         counts["images"] = {s: len(ids) for s, ids in images_seen.items()}
         return writers, placed, rejects, counts
+
+
+def _sorted_rows(table: pa.Table) -> Iterator[dict]:
+    """A gates shard's rows in publishing order (split, image, caption, id), a batch of rows at a time as dicts:
+    the shard's media stay in Arrow buffers instead of also living as Python bytes all at once."""
+    keys = table.select([c for c in ("split", "image_id", "caption_index", "id") if c in table.column_names])
+    keys = keys.to_pylist()
+    order = sorted(range(len(keys)), key=lambda i: (str(keys[i].get("split")), str(keys[i].get("image_id")),
+                                                    keys[i].get("caption_index") or 0, keys[i]["id"]))  # fmt: skip
+    for k in range(0, len(order), SORT_BATCH_ROWS):
+        yield from table.take(order[k : k + SORT_BATCH_ROWS]).to_pylist()
+
+
+def _index_table(placed: dict[str, list[pa.Table]], writers: dict[str, SplitWriter], splits: dict) -> pa.Table:
+    """The job's table: every published row's id, split, image, emotion and the data file it went to."""
+    parts = []
+    for name, chunks in placed.items():
+        files = pa.array(splits[name].files, pa.string())
+        shard = files.take(pa.array(writers[name].placements, pa.int32()))
+        parts.append(pa.concat_tables(chunks).append_column("shard", shard))
+    return pa.concat_tables(parts).combine_chunks() if parts else INDEX_SCHEMA.empty_table()
 
 
 def _split_order(name: str) -> tuple:

@@ -89,8 +89,9 @@ class GatesStage(StageBase):
 
     name = "gates"
     # 2: retries go through the shared synthesis path (clips clipped to [-1, 1], a failed synthesis is a failed
-    # attempt) and take their seeds and reference order from derive_seed.
-    version = "2"
+    # attempt) and take their seeds and reference order from derive_seed. 3: WER after Whisper's English
+    # normaliser (numbers, spellings, contractions), so stored `wer` values and wer_high verdicts change.
+    version = "3"
     uses_gpu = True
     reject_schema = pa.schema(
         [("emo_pred", pa.string()), ("emo_conf", pa.float64()), ("dnsmos_ovrl", pa.float64()), ("wer", pa.float64())]
