@@ -11,7 +11,8 @@ which pins torch 2.9.1 and transformers ~4.57.
     .venv-sonar/bin/python scripts/encode_sonar.py --wav speech.wav --model ... --out speech.safetensors
 
 Standalone on purpose (stdlib + the SONAR env's packages): voxemoset itself cannot be installed next to torch 2.9.
-Written against sonar-space 0.5 / fairseq2 0.8.1's sources; not run where it was written (no SONAR weights there).
+Tested (tests/test_sonar.py) on a tiny random encoder of the same architecture family (scripts/tiny_sonar.py,
+loaded with `--arch-overrides`); the real English checkpoint was never loaded here (no weights can be fetched).
 """
 
 from __future__ import annotations
@@ -33,12 +34,30 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def load_encoder(model: Path, arch: str, device: str):
-    """SONAR's speech encoder from a local checkpoint, never downloading."""
+def _override(config, overrides: dict):
+    """`config` (a nested dataclass) with `overrides` applied, nested dicts into nested configs."""
+    import dataclasses
+
+    changes = {}
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            fail(f"architecture overrides: {type(config).__name__} has no field {key!r}")
+        current = getattr(config, key)
+        changes[key] = _override(current, value) if isinstance(value, dict) else value
+    return dataclasses.replace(config, **changes)
+
+
+def load_encoder(model: Path, arch: str, device: str, overrides: Path | None = None):
+    """SONAR's speech encoder from a local checkpoint, never downloading; `overrides` (JSON) reshapes `arch`."""
+    from fairseq2 import init_fairseq2
     from sonar.models.sonar_speech import get_sonar_speech_encoder_hub
 
+    init_fairseq2()
     hub = get_sonar_speech_encoder_hub()
-    encoder = hub.load_custom_model(model, hub.get_arch_config(arch))
+    config = hub.get_arch_config(arch)
+    if overrides is not None:
+        config = _override(config, json.loads(overrides.read_text()))
+    encoder = hub.load_custom_model(model, config)
     return encoder.to(device).eval()
 
 
@@ -96,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--wav", type=Path, help="encode this one file instead of a dataset split")
     parser.add_argument("--arch", default="english", help="SONAR architecture of the checkpoint")
+    parser.add_argument("--arch-overrides", type=Path, help="JSON of fields that reshape --arch (tiny test models)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
@@ -123,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = load_encoder(args.model, args.arch, device)
+    encoder = load_encoder(args.model, args.arch, device, args.arch_overrides)
     if args.wav is not None:
         (frames,) = encode(encoder, [read_audio(args.wav.read_bytes())], device)
         write_shard(args.out, {"frames": frames}, {"encoder": "sonar", "model": args.model.name})

@@ -17,7 +17,7 @@ import torch
 
 from tests.conftest import write_config
 from voxemoset.errors import MissingWeightsError, UserError
-from voxemoset.train.config import EvalConfig, TrainConfig
+from voxemoset.train.config import TrainConfig
 from voxemoset.train.sib import SIB, SIBSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -282,79 +282,6 @@ def test_missing_sd_weights_name_the_download(assets, tmp_path):
 
     with pytest.raises(MissingWeightsError, match="hf download stable-diffusion-v1-5/stable-diffusion-v1-5"):
         train(_cfg(assets, tmp_path / "x", pretrained=str(tmp_path / "no-sd")))
-
-
-def test_evaluate_missing_weights_give_a_clear_error(assets, lora_checkpoint, tmp_path):
-    from voxemoset.train.evaluate import check_weights
-
-    base = {"checkpoint": lora_checkpoint, "dataset": assets["dataset"], "output_dir": tmp_path / "eval"}
-    with pytest.raises(MissingWeightsError, match="curl -L -o .*weights-inception-2015-12-05-6726825d.pth"):
-        check_weights(EvalConfig.model_validate(base | {"inception_weights": tmp_path / "inc.pth"}))
-    with pytest.raises(MissingWeightsError, match=f"hf download openai/clip-vit-large-patch14 --local-dir {tmp_path}"):
-        check_weights(EvalConfig.model_validate(base | {"metrics": ["clip_score"], "clip_model": str(tmp_path / "c")}))
-    with pytest.raises(MissingWeightsError, match="emotion classifier"):
-        check_weights(EvalConfig.model_validate(base | {"metrics": ["emo_a"], "emotion_classifier": tmp_path / "e"}))
-    # Through the CLI: one line, exit 1, before any generation.
-    cfg = write_config(tmp_path / "eval.yaml", json.loads(EvalConfig.model_validate(base).model_dump_json()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "voxemoset.cli", "evaluate", "-c", str(cfg)], capture_output=True, text=True, env=env
-    )
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Download them with: mkdir -p" in proc.stderr
-
-
-def test_evaluate_scores_generated_images_with_local_models(assets, lora_checkpoint, tmp_path):
-    from PIL import Image
-
-    from voxemoset.train.evaluate import evaluate, fid
-    from voxemoset.train.tiny import write_tiny_clip, write_tiny_emotion_classifier
-
-    cfg = EvalConfig(
-        checkpoint=lora_checkpoint,
-        dataset=assets["dataset"],
-        output_dir=tmp_path / "eval",
-        metrics=("clip_score", "emo_a"),
-        clip_model=str(write_tiny_clip(tmp_path / "clip")),
-        emotion_classifier=write_tiny_emotion_classifier(tmp_path / "emo"),
-        steps=2,
-        limit=3,
-    )
-    metrics = evaluate(cfg)
-    assert metrics["images"] == 3 and len(list((tmp_path / "eval" / "images").glob("*.png"))) == 3
-    assert np.isfinite(metrics["clip_score"]) and 0.0 <= metrics["emo_a"] <= 1.0
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
-    # Precomputed test-split embeddings (the route SONAR checkpoints take) give the same images.
-    from voxemoset.train.config import EncoderConfig
-    from voxemoset.train.encode import encode_split
-
-    store = encode_split(
-        assets["dataset"], "test", EncoderConfig(model=str(assets["whisper"]), embeddings=tmp_path / "e")
-    )
-    again = cfg.model_copy(update={"embeddings": store, "output_dir": tmp_path / "eval2", "limit": 1})
-    assert evaluate(again)["images"] == 1
-    first = np.asarray(Image.open(tmp_path / "eval" / "images" / "test-0000.png"), dtype=float)
-    second = np.asarray(Image.open(tmp_path / "eval2" / "images" / "test-0000.png"), dtype=float)
-    assert np.abs(first - second).mean() < 2.0  # fp16-stored frames: near-identical pixels
-    # FID's arithmetic through torchmetrics with a small feature net in place of Inception (no weights here).
-    torch.manual_seed(0)
-    net = _TinyFeatures()
-    real = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
-    assert fid(real, real.clone(), net) == pytest.approx(0.0, abs=1e-3)
-    assert fid(real, 255 - real, net) > 0
-
-
-class _TinyFeatures(torch.nn.Module):
-    """A stand-in FID feature extractor: torchmetrics hands it uint8 images and reads `num_features`."""
-
-    num_features = 8
-
-    def __init__(self):
-        super().__init__()
-        self.proj = torch.nn.Linear(3 * 32 * 32, self.num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x.flatten(1).float() / 255.0)
 
 
 # --- SONAR -------------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ def train_from_yaml(config: Path, resume: str | None = None, progress: bool = Tr
 
 def evaluate_from_yaml(config: Path, progress: bool = True) -> dict:
     """`voxemoset evaluate -c EVAL_CONFIG`."""
-    from voxemoset.train.config import EvalConfig, load_yaml
-    from voxemoset.train.evaluate import evaluate
+    from voxemoset.train.config import load_yaml
+    from voxemoset.train.eval import evaluate
+    from voxemoset.train.eval.config import EvalConfig
 
     return evaluate(load_yaml(config, EvalConfig), progress=progress)

@@ -42,11 +42,30 @@ class SIBConfig(Strict):
     dropout: float = Field(0.0, ge=0, lt=1)
 
 
+class DatasetSource(Strict):
+    """One dataset of a mixture: a published-layout folder and its share of the training samples."""
+
+    path: Path = Field(description="published-layout folder (data/<split>-*.parquet): VoxEmoset or a corpus")
+    weight: float = Field(1.0, gt=0, description="relative sampling weight (normalised over the mixture)")
+    split: str | None = Field(None, description="None: the run's `split`")
+    name: str | None = Field(None, description="None: the folder's name; names must differ")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path.name
+
+
 class TrainConfig(Strict):
     """One training run: data, models, what is trained, the optimiser and checkpointing."""
 
-    dataset: Path = Field(description="published dataset folder (holds data/<split>-*.parquet)")
+    dataset: Path | None = Field(None, description="one published dataset folder (holds data/<split>-*.parquet)")
+    datasets: list[DatasetSource] | None = Field(
+        None, min_length=1, description="a mixture instead of `dataset`: each batch sample drawn by weight"
+    )
     split: str = "train"
+    conditioning: Literal["speech", "text"] = Field(
+        "speech", description="speech: SIB over speech frames; text: SD-1.5's CLIP text encoder (the text baseline)"
+    )
     output_dir: Path = Field(Path("runs/train"), description="checkpoint-<step>/ folders and log.jsonl")
     cache_dir: Path | None = Field(
         None, description="Arrow copy of the rows and cached latents; default <output_dir>/cache"
@@ -78,39 +97,31 @@ class TrainConfig(Strict):
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
     limit: int | None = Field(None, ge=1, description="use only the first N rows (trials)")
 
+    @model_validator(mode="after")
+    def _one_data_source(self) -> TrainConfig:
+        if (self.dataset is None) == (self.datasets is None):
+            raise ValueError("give either `dataset` (one folder) or `datasets` (a weighted mixture), not both")
+        labels = [s.label for s in self.sources]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"mixture datasets need distinct names (got {labels}): set `name` on each")
+        if self.conditioning == "text" and self.mode == "frozen":
+            raise ValueError("conditioning text trains the UNet: set mode to lora or full")
+        return self
+
+    @property
+    def sources(self) -> list[DatasetSource]:
+        """The datasets trained on, as a mixture (a single `dataset` is a mixture of one)."""
+        if self.datasets is not None:
+            return [s.model_copy(update={"split": s.split or self.split}) for s in self.datasets]
+        return [DatasetSource(path=self.dataset, split=self.split)]
+
     @property
     def cache(self) -> Path:
         """Where the row copy and latent cache live."""
         return self.cache_dir or self.output_dir / "cache"
 
 
-class EvalConfig(Strict):
-    """`voxemoset evaluate`: generate from test speech with a checkpoint, then FID, CLIPScore and Emo-A."""
-
-    checkpoint: Path = Field(description="a checkpoint-<step> folder written by `voxemoset train`")
-    dataset: Path
-    split: str = "test"
-    limit: int | None = Field(None, ge=1, description="evaluate the first N rows only")
-    output_dir: Path = Field(Path("runs/eval"), description="generated PNGs and metrics.json")
-    encoder_model: str | None = Field(None, description="override the checkpoint's speech encoder location")
-    embeddings: Path | None = Field(None, description="precomputed embeddings of `split` (needed for SONAR)")
-    metrics: tuple[Literal["fid", "clip_score", "emo_a"], ...] = ("fid", "clip_score", "emo_a")
-    inception_weights: Path = Field(
-        Path("weights/weights-inception-2015-12-05-6726825d.pth"), description="torch-fidelity's FID Inception"
-    )
-    clip_model: str = Field(CLIP_ID, description="local dir or HF id (offline)")
-    emotion_classifier: Path = Field(
-        Path("weights/emoset-classifier"), description="transformers image classifier over the emotions"
-    )
-    guidance_scale: float = Field(7.5, ge=0)
-    steps: int = Field(50, ge=1)
-    seed: int = 0
-    batch_size: int = Field(8, ge=1)
-    resolution: int | None = Field(None, ge=8, description="None: the checkpoint's training resolution")
-    device: str | None = Field(None, description="None: cuda when available")
-
-
-C = TypeVar("C", TrainConfig, EvalConfig)
+C = TypeVar("C", bound=Strict)
 
 
 def load_yaml(path: Path | str, cls: type[C]) -> C:

@@ -58,14 +58,15 @@ class SpeechImageDataset(Dataset):
         resolution: int,
         embeddings: TensorStore | None = None,
         latents: TensorStore | None = None,
+        speech: bool = True,
     ):
         # Only the columns this run reads (the bytes of the other modality stay on disk), as raw Arrow structs:
         # no PIL or audio decoding by `datasets`.
         columns = [c for c in ("id", "image_id", "caption", "emotion") if c in rows.column_names]
-        columns += (["audio"] if embeddings is None else []) + (["image"] if latents is None else [])
+        columns += (["audio"] if speech and embeddings is None else []) + (["image"] if latents is None else [])
         self.rows = rows.select_columns(columns).with_format("arrow")
         self.resolution = resolution
-        self.embeddings, self.latents = embeddings, latents
+        self.embeddings, self.latents, self.speech = embeddings, latents, speech
 
     def __len__(self) -> int:
         return self.rows.num_rows
@@ -80,7 +81,7 @@ class SpeechImageDataset(Dataset):
         }
         if self.embeddings is not None:
             item["frames"] = self.embeddings.get(row["id"])
-        else:
+        elif self.speech:  # text conditioning reads no speech
             item["audio"] = decode_at_rate(row["audio"]["bytes"], OUT_RATE)
         if self.latents is not None:
             item["moments"] = self.latents.get(row["image_id"])
@@ -91,13 +92,14 @@ class SpeechImageDataset(Dataset):
 
 def collate(items: list[dict]) -> dict:
     """Stack a batch; frames are right-padded to the longest with a boolean mask (True = valid)."""
-    batch: dict = {k: [it[k] for it in items] for k in ("id", "image_id", "caption", "emotion")}
+    keys = ("id", "image_id", "caption", "emotion", "source")  # source: the mixture's dataset name
+    batch: dict = {k: [it[k] for it in items] for k in keys if k in items[0]}
     if "frames" in items[0]:
         lengths = torch.tensor([it["frames"].shape[0] for it in items])
         frames = torch.nn.utils.rnn.pad_sequence([it["frames"] for it in items], batch_first=True)
         batch["frames"] = frames
         batch["frame_mask"] = torch.arange(frames.shape[1])[None, :] < lengths[:, None]
-    else:
+    elif "audio" in items[0]:
         batch["audio"] = [it["audio"] for it in items]
     for key in ("moments", "pixel_values"):
         if key in items[0]:

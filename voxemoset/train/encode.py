@@ -24,8 +24,13 @@ LATENT_SHARD_IMAGES = 1000  # images per latent shard: bounded memory while writ
 
 
 def embeddings_dir(dataset: Path, encoder: EncoderConfig) -> Path:
-    """Where the frame embeddings live: `encoder.embeddings`, or `<dataset>/../embeddings/<kind>`."""
-    return Path(encoder.embeddings) if encoder.embeddings else Path(dataset).parent / "embeddings" / encoder.kind
+    """Where the frame embeddings live: `encoder.embeddings`, or `<dataset>/../embeddings/<kind>` for the pipeline's
+    `dataset` folder and `<dataset>/../embeddings/<name>/<kind>` for any other (corpora side by side share a parent)."""
+    if encoder.embeddings:
+        return Path(encoder.embeddings)
+    dataset = Path(dataset)
+    own = () if dataset.name == "dataset" else (dataset.name,)
+    return dataset.parent.joinpath("embeddings", *own, encoder.kind)
 
 
 def sonar_command(dataset: Path, split: str, encoder: EncoderConfig, out: Path) -> str:
@@ -69,6 +74,8 @@ def encode_split(
     limit: int | None = None,
 ) -> Path:
     """Write missing frame-embedding shards of a split (one per dataset shard, enough for `limit` rows)."""
+    if dataset is None:  # a mixture config's `dataset` (cli `encode` before it learnt mixtures)
+        raise UserError("this config trains on a mixture (`datasets`): training encodes each dataset on first use")
     out = embeddings_dir(dataset, encoder)
     shards = _covering(dataset_files(dataset, split), limit)
     pending = [s for s in shards if not (out / f"{s.stem}.safetensors").is_file()]

@@ -25,6 +25,8 @@ class SpeechToImagePipeline:
         if not (checkpoint / "train_config.json").is_file():
             raise UserError(f"{checkpoint}: not a training checkpoint (no train_config.json)")
         self.cfg = TrainConfig.model_validate_json((checkpoint / "train_config.json").read_text())
+        if self.cfg.conditioning != "speech":
+            raise UserError(f"{checkpoint}: a text-conditioned baseline; evaluate it as system kind text_finetuned")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         sd = load_diffusion(self.cfg.pretrained)
@@ -101,6 +103,43 @@ class SpeechToImagePipeline:
             width=size,
         )
         return out.images[0]
+
+    @torch.no_grad()
+    def batch(
+        self,
+        frames: list[torch.Tensor],
+        seeds: list[int],
+        guidance_scale: float = 7.5,
+        steps: int = 50,
+        resolution=None,
+    ) -> list:
+        """One PIL image per (N_i, D) frames, denoised together: padded tokens are masked out of the UNet's
+        cross-attention (as in training), and image i starts from seed i's noise, as a call on its own would."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        pipe, unet, scheduler = self.pipe, self.pipe.unet, self.pipe.scheduler
+        lengths = torch.tensor([f.shape[0] for f in frames])
+        padded = torch.nn.utils.rnn.pad_sequence([f.float() for f in frames], batch_first=True).to(self.device)
+        tokens, mask = self.sib(padded, (torch.arange(padded.shape[1])[None] < lengths[:, None]).to(self.device))
+        guided = guidance_scale > 1
+        if guided:  # [null, speech] as the pipeline orders them; the null tokens are all attended
+            tokens = torch.cat([self.sib.null(len(frames), tokens.shape[1]), tokens])
+            mask = torch.cat([torch.ones_like(mask), mask])
+        size = resolution or self.cfg.resolution
+        shape = (len(frames), unet.config.in_channels, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
+        generators = [torch.Generator(self.device).manual_seed(s) for s in seeds]
+        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
+        scheduler.set_timesteps(steps, device=self.device)
+        latents = latents * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            x = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
+            noise = unet(x, t, encoder_hidden_states=tokens.to(self.dtype), encoder_attention_mask=mask).sample
+            if guided:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance_scale * (cond - uncond)
+            latents = scheduler.step(noise, t, latents, eta=0.0).prev_sample
+        images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+        return pipe.image_processor.postprocess(images, output_type="pil")
 
 
 def generate(

@@ -38,6 +38,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     step: int = 0
     checkpoint: Path | None = None
+    samples: dict[str, int] = field(default_factory=dict)  # rows trained on per mixture dataset (this rank)
 
 
 def checkpoints(output_dir: Path) -> list[Path]:
@@ -100,7 +101,8 @@ def save_checkpoint(acc, model, optimizer, lr_sched, gen: torch.Generator, step:
     acc.wait_for_everyone()
     if acc.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
-        inner.sib.save(tmp / "sib")
+        if inner.sib is not None:  # text conditioning has no SIB
+            inner.sib.save(tmp / "sib")
         if cfg.mode == "lora":
             _save_lora(inner.unet, tmp)
         elif cfg.mode == "full":
@@ -128,7 +130,8 @@ def load_checkpoint(path: Path, acc, model, optimizer, lr_sched, gen: torch.Gene
     from safetensors.torch import load_file
 
     inner = acc.unwrap_model(model)
-    inner.sib.load_state_dict(load_file(str(path / "sib" / WEIGHTS_NAME)))
+    if inner.sib is not None:
+        inner.sib.load_state_dict(load_file(str(path / "sib" / WEIGHTS_NAME)))
     if cfg.mode == "lora":
         _load_lora(inner.unet, path)
     elif cfg.mode == "full":
@@ -149,17 +152,70 @@ def load_checkpoint(path: Path, acc, model, optimizer, lr_sched, gen: torch.Gene
 
 
 def _speech(cfg: TrainConfig, acc, dtype: torch.dtype):
-    """(embedding store, None, frame width) when precomputed, else (None, in-process Whisper, width)."""
+    """(embedding store per dataset, None, frame width) when precomputed, else (Nones, in-process Whisper, width);
+    text conditioning reads no speech: (Nones, None, None)."""
     from voxemoset.train.encode import encode_split
     from voxemoset.train.encoders import TensorStore, WhisperFrames, frame_dim
+    from voxemoset.train.mixture import source_encoder
 
+    sources = cfg.sources
+    if cfg.conditioning == "text":
+        return [None] * len(sources), None, None
     if cfg.encoder.precomputed:
-        with acc.main_process_first():
-            folder = encode_split(cfg.dataset, cfg.split, cfg.encoder, str(acc.device), progress=True, limit=cfg.limit)
-        store = TensorStore(folder)
-        return store, None, frame_dim(store)
+        stores = []
+        for src in sources:
+            encoder = source_encoder(cfg.encoder, src, cfg.datasets is not None)
+            with acc.main_process_first():
+                folder = encode_split(src.path, src.split, encoder, str(acc.device), progress=True, limit=cfg.limit)
+            stores.append(TensorStore(folder))
+        widths = {frame_dim(s) for s in stores}
+        if len(widths) > 1:
+            raise UserError(f"the mixture's embedding stores differ in width {sorted(widths)}: one encoder for all")
+        return stores, None, widths.pop()
     whisper = WhisperFrames(cfg.encoder.model, acc.device, dtype)
-    return None, whisper, whisper.dim
+    return [None] * len(sources), whisper, whisper.dim
+
+
+def _data(cfg: TrainConfig, acc, vae, vae_label: str, stores: list):
+    """The training rows (one dataset, or a mixture) and their batch sampler; VAE latents cached first."""
+    from voxemoset.train.data import EpochBatches, SpeechImageDataset, load_rows
+    from voxemoset.train.encode import cache_latents
+    from voxemoset.train.encoders import TensorStore
+    from voxemoset.train.mixture import MixtureDataset, WeightedBatches
+
+    mixture, parts = cfg.datasets is not None, []
+    for src, store in zip(cfg.sources, stores, strict=True):
+        with acc.main_process_first():
+            rows = load_rows(src.path, src.split, cfg.cache / "arrow", cfg.limit)
+            latents = None
+            if cfg.cache_latents:
+                name = f"latents-{src.label}-{src.split}" if mixture else f"latents-{src.split}"
+                folder = cfg.cache / f"{name}-{cfg.resolution}"
+                if acc.is_main_process:
+                    cache_latents(rows, vae, folder, cfg.resolution, cfg.batch_size, vae_label)
+                latents = TensorStore(folder)
+        parts.append(SpeechImageDataset(rows, cfg.resolution, store, latents, speech=cfg.conditioning == "speech"))
+    rank, world = acc.process_index, acc.num_processes
+    if not mixture:
+        return parts[0], EpochBatches(len(parts[0]), cfg.batch_size, cfg.seed, rank, world)
+    dataset = MixtureDataset(parts, [s.label for s in cfg.sources])
+    sampler = WeightedBatches(dataset.sizes, [s.weight for s in cfg.sources], cfg.batch_size, cfg.seed, rank, world)
+    return dataset, sampler
+
+
+def _model(cfg: TrainConfig, sd, in_dim: int | None, device, weight_dtype: torch.dtype) -> SpeechToImage:
+    """SIB + UNet (speech), or the frozen text encoder + UNet (text baseline)."""
+    if cfg.conditioning == "text":
+        from voxemoset.train.text import TextToImage, load_text_encoder
+
+        text_encoder, tokenizer = load_text_encoder(sd.path)
+        _set_trainable(sd, cfg, device, weight_dtype)
+        text_encoder.to(device, dtype=weight_dtype)
+        return TextToImage(text_encoder, tokenizer, sd.unet, sd.vae, sd.scheduler, cfg.cond_dropout)
+    spec = SIBSpec(in_dim=in_dim, out_dim=sd.unet.config.cross_attention_dim, **cfg.sib.model_dump())
+    sib = SIB(spec)
+    _set_trainable(sd, cfg, device, weight_dtype)
+    return SpeechToImage(sib, sd.unet, sd.vae, sd.scheduler, cfg.cond_dropout)
 
 
 def _set_trainable(sd, cfg: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
@@ -189,9 +245,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
 
-    from voxemoset.train.data import EpochBatches, SpeechImageDataset, collate, load_rows
-    from voxemoset.train.encode import cache_latents
-    from voxemoset.train.encoders import TensorStore
+    from voxemoset.train.data import collate
 
     acc = Accelerator(mixed_precision=cfg.mixed_precision)
     set_seed(cfg.seed)  # the same SIB/LoRA initialisation on every rank
@@ -200,22 +254,9 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
     speech_dtype = weight_dtype if acc.device.type == "cuda" else torch.float32
 
     sd = load_diffusion(cfg.pretrained)
-    embeddings, whisper, in_dim = _speech(cfg, acc, speech_dtype)
-    spec = SIBSpec(in_dim=in_dim, out_dim=sd.unet.config.cross_attention_dim, **cfg.sib.model_dump())
-    sib = SIB(spec)
-    _set_trainable(sd, cfg, acc.device, weight_dtype)
-    model = SpeechToImage(sib, sd.unet, sd.vae, sd.scheduler, cfg.cond_dropout)
-
-    with acc.main_process_first():
-        rows = load_rows(cfg.dataset, cfg.split, cfg.cache / "arrow", cfg.limit)
-        latents = None
-        if cfg.cache_latents:
-            folder = cfg.cache / f"latents-{cfg.split}-{cfg.resolution}"
-            if acc.is_main_process:
-                cache_latents(rows, sd.vae, folder, cfg.resolution, cfg.batch_size, str(sd.path / "vae"))
-            latents = TensorStore(folder)
-    dataset = SpeechImageDataset(rows, cfg.resolution, embeddings, latents)
-    sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes)
+    stores, whisper, in_dim = _speech(cfg, acc, speech_dtype)
+    model = _model(cfg, sd, in_dim, acc.device, weight_dtype)
+    dataset, sampler = _data(cfg, acc, sd.vae, str(sd.path / "vae"), stores)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -265,7 +306,10 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
             batch = _to_device(batch, acc.device)
             if whisper is not None:
                 batch["frames"], batch["frame_mask"] = whisper(batch.pop("audio"))
-            batch["frames"] = batch["frames"].float()
+            if "frames" in batch:
+                batch["frames"] = batch["frames"].float()
+            for name in batch.get("source", []):
+                result.samples[name] = result.samples.get(name, 0) + 1
             sync = (micro + 1) % cfg.grad_accum == 0
             with nullcontext() if sync else acc.no_sync(model):  # all-reduce only on the last micro-batch
                 loss = model(batch, gen)

@@ -84,6 +84,10 @@ class SpeechToImage(nn.Module):
         token_mask = token_mask | drop[:, None]
         return tokens, token_mask
 
+    def condition_batch(self, batch: dict, drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The UNet's cross-attention tokens (and mask) of a batch: here the SIB over speech frames."""
+        return self.condition(batch["frames"], batch["frame_mask"], drop)
+
     def forward(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
         """The diffusion loss of one batch; all randomness comes from `generator` (so resumes are exact)."""
         latents = self.latents(batch, generator)
@@ -91,7 +95,7 @@ class SpeechToImage(nn.Module):
         noise = torch.randn(latents.shape, generator=generator, device=device)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=generator, device=device)
         drop = torch.rand(b, generator=generator, device=device) < self.cond_dropout
-        tokens, token_mask = self.condition(batch["frames"], batch["frame_mask"], drop)
+        tokens, token_mask = self.condition_batch(batch, drop)
         noisy = self.scheduler.add_noise(latents, noise, t)
         unet_dtype = next(self.unet.parameters()).dtype
         pred = self.unet(

@@ -14,7 +14,8 @@ from voxemoset.emotions import EMOTIONS
 
 
 def write_tiny_sd(out_dir: Path, cross_attention_dim: int = 32, seed: int = 0) -> Path:
-    """Write a tiny random Stable-Diffusion-layout folder (unet/, vae/, scheduler/, model_index.json)."""
+    """Write a tiny random Stable-Diffusion-layout folder (unet/, vae/, scheduler/, text_encoder/, tokenizer/,
+    model_index.json)."""
     import torch
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
@@ -51,6 +52,7 @@ def write_tiny_sd(out_dir: Path, cross_attention_dim: int = 32, seed: int = 0) -
         clip_sample=False,
         steps_offset=1,
     )
+    _write_tiny_text_encoder(out_dir, cross_attention_dim)
     unet.save_pretrained(out_dir / "unet")
     vae.save_pretrained(out_dir / "vae")
     scheduler.save_pretrained(out_dir / "scheduler")
@@ -59,41 +61,33 @@ def write_tiny_sd(out_dir: Path, cross_attention_dim: int = 32, seed: int = 0) -
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"],
         "scheduler": ["diffusers", "DDPMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
     }
     (out_dir / "model_index.json").write_text(json.dumps(index, indent=2))
     return out_dir
 
 
-def _clip_vocab() -> dict[str, int]:
-    """A byte-level CLIP vocabulary without merges: every byte, alone or word-final, plus the two specials."""
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+def _write_tiny_text_encoder(out_dir: Path, width: int) -> None:
+    """SD's text_encoder/ (a CLIPTextModel as wide as the UNet's cross-attention) and tokenizer/."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    symbols = list(bytes_to_unicode().values())
-    vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    return vocab
+    from voxemoset.models.tiny.clip import clip_vocab
 
-
-def write_tiny_clip(out_dir: Path, seed: int = 0) -> Path:
-    """Write a tiny random CLIPModel + CLIPProcessor folder (32 px images)."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = CLIPTokenizer(vocab=_clip_vocab(), merges=[])
-    text = {"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1}
-    text |= {"num_attention_heads": 2, "max_position_embeddings": 77, "projection_dim": 16}
-    text |= {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": 0}
-    vision = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
-    vision |= {"image_size": 32, "patch_size": 8, "projection_dim": 16}
-    torch.manual_seed(seed)
-    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
-    model.save_pretrained(out_dir)
-    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(out_dir)
-    return out_dir
+    tokenizer = CLIPTokenizer(vocab=clip_vocab(), merges=[], model_max_length=77)
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=0,
+    )
+    CLIPTextModel(config).save_pretrained(out_dir / "text_encoder")
+    tokenizer.save_pretrained(out_dir / "tokenizer")
 
 
 def write_tiny_emotion_classifier(out_dir: Path, seed: int = 0) -> Path:
@@ -150,9 +144,11 @@ def _flac(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_tiny_dataset(out_dir: Path, n_train: int = 4, n_test: int = 2, captions_per_image: int = 2) -> Path:
+def write_tiny_dataset(
+    out_dir: Path, n_train: int = 4, n_test: int = 2, captions_per_image: int = 2, emotions: bool = True
+) -> Path:
     """Write published-layout shards `<out_dir>/data/<split>-00000-of-00001.parquet` (the `dataset` stage's schema,
-    columns a test does not need left null)."""
+    columns a test does not need left null); `emotions=False`: an emotion-free corpus (SpokenCOCO-like)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -169,12 +165,12 @@ def write_tiny_dataset(out_dir: Path, n_train: int = 4, n_test: int = 2, caption
             seconds = 0.6 + 0.15 * (i % 4)  # different lengths, so batches need padding
             rows.append(
                 {
-                    "id": f"{split}-{i:04d}",
+                    "id": f"{split}-{i:04d}" if emotions else f"corpus-{split}-{i:04d}",
                     "split": split,
                     "image": {"bytes": image, "path": None},
                     "image_id": f"{split}-img-{i // captions_per_image:04d}",
-                    "emotion": emotion,
-                    "caption": f"a picture of {EMOTIONS[emotion]} number {i}",
+                    "emotion": emotion if emotions else None,
+                    "caption": f"a picture of {EMOTIONS[emotion] if emotions else 'things'} number {i}",
                     "caption_index": i % captions_per_image,
                     "audio": {"bytes": _flac(tone(emotion, seconds, seed=i)), "path": None},
                     "duration_s": seconds,

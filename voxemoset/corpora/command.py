@@ -1,0 +1,34 @@
+"""`voxemoset corpus NAME -c CONFIG`: the typer command (registered in cli.py with `app.command("corpus")(corpus)`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def corpus(
+    name: Annotated[str, typer.Argument(help="spokencoco | flickr8k")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="output directory (overrides the config's `out`)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="recompute every shard, finished or not")] = False,
+) -> None:
+    """Write a human-read corpus (SpokenCOCO with Karpathy's split, or Flickr8kAudio) as published-layout Parquet
+    shards under <out>/corpora/NAME/data/, with rejects; a rerun skips finished shards."""
+    from voxemoset.config import load_config
+    from voxemoset.corpora import check_name
+    from voxemoset.corpora.writer import corpus_dir, run_corpus
+
+    check_name(name)
+    cfg = load_config(config, {"out": str(out_dir)} if out_dir else None)
+    summary = run_corpus(name, cfg, force=force, progress=sys.stderr.isatty())
+    rejects = ", ".join(f"{k} {v}" for k, v in summary["rejects"].items()) or "none"
+    typer.echo(
+        f"{name}: {summary['rows']} utterances, {sum(summary['rejects'].values())} rejects ({rejects}); "
+        f"{summary['computed']} shards computed, {summary['skipped']} skipped"
+    )
+    typer.echo(f"output: {corpus_dir(cfg.out, name) / 'data'}")

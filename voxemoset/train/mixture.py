@@ -1,0 +1,94 @@
+"""Training on a weighted mixture of datasets (the paper: SpokenCOCO + VoxEmoset).
+
+Every sample of every batch picks its dataset by weight and a row of it uniformly (with replacement), from a
+generator seeded by (run seed, batch number): a resumed run sees exactly the batches a straight run would, and
+every rank draws the same global batch and keeps its own share. Rows without an emotion train the same loss.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from voxemoset.errors import UserError
+from voxemoset.seeds import derive_seed
+from voxemoset.train.config import DatasetSource, EncoderConfig
+
+
+def source_encoder(encoder: EncoderConfig, source: DatasetSource, mixture: bool) -> EncoderConfig:
+    """The encoder settings of one dataset: in a mixture an explicit `embeddings` folder gets a subfolder each
+    (their shard names would collide)."""
+    if mixture and encoder.embeddings is not None:
+        return encoder.model_copy(update={"embeddings": Path(encoder.embeddings) / source.label})
+    return encoder
+
+
+class MixtureDataset(Dataset):
+    """Several datasets end to end; each item also names its dataset (`source`)."""
+
+    def __init__(self, parts: Sequence[Dataset], names: Sequence[str]):
+        self.parts, self.names = list(parts), list(names)
+        self.sizes = [len(p) for p in self.parts]
+        self.offsets = [sum(self.sizes[:k]) for k in range(len(self.sizes))]
+
+    def __len__(self) -> int:
+        return sum(self.sizes)
+
+    def __getitem__(self, index: int) -> dict:
+        k = bisect.bisect_right(self.offsets, int(index)) - 1
+        return {**self.parts[k][int(index) - self.offsets[k]], "source": self.names[k]}
+
+
+class WeightedBatches(Sampler[list[int]]):
+    """Batches of a MixtureDataset drawn by weight; `set_position(epoch, skip)` as EpochBatches (an "epoch" here
+    is only a count of batches, as many as the rows fill)."""
+
+    def __init__(
+        self, sizes: Sequence[int], weights: Sequence[float], batch_size: int, seed: int, rank: int = 0, world: int = 1
+    ):
+        if len(sizes) != len(weights) or not sizes:
+            raise ValueError("one weight per dataset")
+        if min(sizes) < 1:
+            raise UserError(f"a mixture dataset has no rows (sizes {list(sizes)})")
+        self.sizes = torch.tensor(list(sizes))
+        self.offsets = torch.cumsum(self.sizes, 0) - self.sizes
+        self.probs = torch.tensor(list(weights), dtype=torch.float64) / sum(weights)
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self.per_epoch = max(1, int(self.sizes.sum()) // (batch_size * world))
+        self.epoch, self.skip = 0, 0
+
+    def set_position(self, epoch: int, skip: int) -> None:
+        """Next iteration yields from batch `epoch * per_epoch + skip` on."""
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return self.per_epoch - self.skip
+
+    def global_batch(self, number: int) -> tuple[list[int], list[int]]:
+        """(row indices, dataset of each) of global batch `number` (all ranks' samples)."""
+        g = torch.Generator().manual_seed(derive_seed("mixture", self.seed, number))
+        n = self.batch_size * self.world
+        which = torch.multinomial(self.probs, n, replacement=True, generator=g)
+        rows = (torch.rand(n, generator=g, dtype=torch.float64) * self.sizes[which]).long()
+        return (self.offsets[which] + rows).tolist(), which.tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for b in range(self.skip, self.per_epoch):
+            indices, _ = self.global_batch(self.epoch * self.per_epoch + b)
+            yield indices[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+
+
+def encode_sources(cfg, split: str | None = None, progress: bool = False) -> list[Path]:
+    """`voxemoset encode` for any training config: every dataset's frame embeddings of `split` (default: each
+    dataset's training split); one folder per dataset."""
+    from voxemoset.train.encode import encode_split
+
+    folders = []
+    for src in cfg.sources:
+        encoder = source_encoder(cfg.encoder, src, cfg.datasets is not None)
+        folders.append(encode_split(src.path, split or src.split, encoder, progress=progress, limit=cfg.limit))
+    return folders
