@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voxemoset.audio import TTS_RATE
+from voxemoset.models.f5tts_fast import DiTStep, FastOptions, batch_fill, bucket_length, check_fast, timesteps
 from voxemoset.models.f5tts_files import F5_DOWNLOAD, F5_MODEL, check_arch, locate_f5, locate_vocos
 from voxemoset.models.protocols import SynthRequest
 from voxemoset.models.safe_load import corrupt_weights_named
@@ -115,11 +116,14 @@ class F5Synthesizer:
     sample_rate = TTS_RATE
 
     def __init__(self, model: Any, vocoder: Any, *, batch_size: int = 16, nfe_step: int = 32,
-                 cfg_strength: float = 2.0, sway_sampling_coef: float | None = -1.0):  # fmt: skip
+                 cfg_strength: float = 2.0, sway_sampling_coef: float | None = -1.0, epss: bool = True,
+                 fast: FastOptions | None = None):  # fmt: skip
         self.model, self.vocoder = model.eval(), vocoder.eval()
-        self.batch_size, self.nfe_step = batch_size, nfe_step
+        self.batch_size, self.nfe_step, self.epss, self.fast = batch_size, nfe_step, epss, fast or FastOptions()
+        self._step: DiTStep | None = None  # built on first use with fast.compile or fast.length_buckets
         self.cfg_strength, self.sway_sampling_coef = cfg_strength, sway_sampling_coef
         self.device = next(model.parameters()).device
+        check_fast(self.fast, self.device)
 
     @classmethod
     def from_files(cls, checkpoint: Path, vocoder_dir: Path, vocab_file: Path | None = None, *,
@@ -182,7 +186,8 @@ class F5Synthesizer:
         out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(items)
         for k in range(0, len(order), self.batch_size):
             idx = order[k : k + self.batch_size]
-            mels = self.sample([items[i] for i in idx], [requests[i].seed for i in idx])
+            run = idx + idx[-1:] * batch_fill(len(idx), self.batch_size, self.fast)  # repeats: fewer compiled shapes
+            mels = self.sample([items[i] for i in run], [requests[i].seed for i in run])[: len(idx)]
             for i, wave in zip(idx, self.vocode(mels, [items[i].rms for i in idx]), strict=True):
                 out[i] = wave
         return out
@@ -190,37 +195,49 @@ class F5Synthesizer:
     def sample(self, items: list[_Item], seeds: list[int]) -> list[torch.Tensor]:
         """CFM.sample's Euler loop for a batch, each item's noise from its own seed; mels cropped after the reference."""
         import torch
-        from f5_tts.model.utils import get_epss_timesteps, lens_to_mask, list_str_to_idx
-        from torch.nn.utils.rnn import pad_sequence
+        from f5_tts.model.utils import lens_to_mask, list_str_to_idx
 
-        dev, dtype, tr = self.device, next(self.model.parameters()).dtype, self.model.transformer
-        durations = torch.tensor([it.duration for it in items], device=dev)
-        lens = torch.tensor([it.cond.shape[0] for it in items], device=dev)
-        n = int(durations.max())
-        cond = torch.zeros(len(items), n, N_MELS, device=dev, dtype=dtype)
-        for i, it in enumerate(items):
-            cond[i, : it.cond.shape[0]] = it.cond.to(dtype)
-        cond_mask = lens_to_mask(lens, length=n).unsqueeze(-1)
-        step_cond = torch.where(cond_mask, cond, torch.zeros_like(cond))
-        text = list_str_to_idx([it.tokens for it in items], self.model.vocab_char_map).to(dev)
-        mask = lens_to_mask(durations) if len(items) > 1 else None  # as CFM.sample: no mask for one item
-        # Same draws as `torch.manual_seed(seed); torch.randn(dur, n_mels)`, i.e. CFM.sample(seed=...) alone.
-        noise = [
-            torch.randn(it.duration, N_MELS, generator=torch.Generator(dev).manual_seed(s), device=dev, dtype=dtype)
-            for it, s in zip(items, seeds, strict=True)
-        ]
-        x = pad_sequence(noise, batch_first=True, padding_value=0)
-        t = get_epss_timesteps(self.nfe_step, device=dev, dtype=dtype)
-        if self.sway_sampling_coef is not None:
-            t = t + self.sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
-        with torch.inference_mode(), _masked_attention(tr, len(items) > 1):
-            try:
-                for t0, t1 in zip(t[:-1], t[1:], strict=True):
-                    x = x + (t1 - t0) * self._flow(x, step_cond, text, t0, mask)
-            finally:
-                tr.clear_cache()  # the text embedding is cached per batch
-            out = torch.where(cond_mask, cond, x)
+        with torch.inference_mode():  # every tensor an inference tensor, so a compiled step sees one kind of input
+            dev, dtype = self.device, next(self.model.parameters()).dtype
+            durations = torch.tensor([it.duration for it in items], device=dev)
+            lens = torch.tensor([it.cond.shape[0] for it in items], device=dev)
+            longest = int(durations.max())
+            n = bucket_length(longest, self.fast.length_buckets)  # padding past every item is masked out
+            cond = torch.zeros(len(items), n, N_MELS, device=dev, dtype=dtype)
+            for i, it in enumerate(items):
+                cond[i, : it.cond.shape[0]] = it.cond.to(dtype)
+            cond_mask = lens_to_mask(lens, length=n).unsqueeze(-1)
+            step_cond = torch.where(cond_mask, cond, torch.zeros_like(cond))
+            text = list_str_to_idx([it.tokens for it in items], self.model.vocab_char_map).to(dev)
+            # Padding is masked out; one unpadded item runs without a mask, as in CFM.sample.
+            mask = lens_to_mask(durations, length=n) if len(items) > 1 or n > longest else None
+            # Same draws as `torch.manual_seed(seed); torch.randn(dur, n_mels)`, i.e. CFM.sample(seed=...) alone.
+            x = torch.zeros_like(cond)
+            for i, (it, s) in enumerate(zip(items, seeds, strict=True)):
+                gen = torch.Generator(dev).manual_seed(s)
+                x[i, : it.duration] = torch.randn(it.duration, N_MELS, generator=gen, device=dev, dtype=dtype)
+            t = timesteps(self.nfe_step, self.epss, dev, dtype)
+            if self.sway_sampling_coef is not None:
+                t = t + self.sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
+            out = torch.where(cond_mask, cond, self._integrate(x, step_cond, text, t, mask))
         return [out[i, it.ref_frames : it.duration].float() for i, it in enumerate(items)]
+
+    def _integrate(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, t: torch.Tensor, mask: Any):
+        """Euler steps over flow times `t`: F5's own DiT forward, or f5tts_fast.DiTStep when a fast option is on."""
+        tr, fast = self.model.transformer, self.fast
+        if (fast.compile or fast.length_buckets) and self._step is None:
+            self._step = DiTStep(tr, self.cfg_strength, compile=fast.compile, cuda_graphs=fast.cuda_graphs,
+                                 static_shapes=bool(fast.length_buckets))  # fmt: skip
+        step = self._step if fast.compile or fast.length_buckets else None
+        with _masked_attention(tr, mask is not None):
+            try:
+                embedded = step.embed(text, x.shape[1], mask) if step is not None else None
+                for t0, t1 in zip(t[:-1], t[1:], strict=True):
+                    v = step(embedded, x, cond, t0, mask) if step is not None else self._flow(x, cond, text, t0, mask)
+                    x = x + (t1 - t0) * v
+            finally:
+                tr.clear_cache()  # F5's forward caches the text embedding per batch
+        return x
 
     def _flow(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, t: torch.Tensor, mask: Any):
         """Velocity with classifier-free guidance, as CFM.sample's `fn`."""
@@ -255,5 +272,6 @@ def make_synthesizer(cfg: SpeechConfig) -> F5Synthesizer:
     return F5Synthesizer.from_files(
         cfg.checkpoint, cfg.vocoder, cfg.vocab_file, device=cfg.device, dtype=cfg.dtype,
         batch_size=cfg.batch_size, nfe_step=cfg.nfe_step, cfg_strength=cfg.cfg_strength,
-        sway_sampling_coef=cfg.sway_sampling_coef,
+        sway_sampling_coef=cfg.sway_sampling_coef, epss=cfg.epss,
+        fast=FastOptions(cfg.compile, cfg.length_buckets, cfg.cuda_graphs),
     )  # fmt: skip
