@@ -14,22 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TTS_RATE = 24000
-# charactr/vocos-mel-24khz config.yaml (backbone 512 wide, 8 ConvNeXt layers), as the speech stage loads it.
-VOCOS_24K = {
-    "feature_extractor": {
-        "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-        "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100, "padding": "center"},
-    },
-    "backbone": {
-        "class_path": "vocos.models.VocosBackbone",
-        "init_args": {"input_channels": 100, "dim": 512, "intermediate_dim": 1536, "num_layers": 8},
-    },
-    "head": {
-        "class_path": "vocos.heads.ISTFTHead",
-        "init_args": {"dim": 512, "n_fft": 1024, "hop_length": 256, "padding": "center"},
-    },
-}
+from voxemoset.audio import TTS_RATE  # gpu_sections reads it as gm.TTS_RATE
+
 # llava-hf/llava-onevision-qwen2-7b-ov-hf: vision tower and language model.
 LLAVA_7B = {
     "image_size": 384,
@@ -93,7 +79,7 @@ def build_f5(tiny: bool, device: torch.device, dtype: torch.dtype):
     from f5_tts.model import CFM, DiT
     from f5_tts.model.utils import get_tokenizer
 
-    from voxemoset.models.tiny.f5tts import MEL_SPEC, VOCOS_CONFIG
+    from voxemoset.models.tiny.f5tts import MEL_SPEC, VOCOS_CONFIG, vocos_config
     from voxemoset.models.vocos import build_vocos
 
     vocab_map, vocab_size = get_tokenizer(str(files("f5_tts").joinpath("infer/examples/vocab.txt")), "custom")
@@ -105,7 +91,7 @@ def build_f5(tiny: bool, device: torch.device, dtype: torch.dtype):
             for p in model.parameters():
                 if not p.any():
                     p.normal_(0, 0.02)
-        vocoder = build_vocos(VOCOS_CONFIG if tiny else VOCOS_24K, Path("<in memory>"))
+        vocoder = build_vocos(VOCOS_CONFIG if tiny else vocos_config(512, 1536, 8), Path("<in memory>"))  # charactr's
     return model.to(dtype).eval(), vocoder.eval()
 
 

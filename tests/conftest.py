@@ -53,3 +53,14 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
     with prefect_server(home) as api:
         yield home, api
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest single-threaded; two threads on a busy 2-core machine are 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

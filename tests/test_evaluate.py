@@ -26,11 +26,8 @@ from voxemoset.train.eval.config import EvalConfig
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Tiny models on the CPU: see conftest's `one_torch_thread`."""
 
 
 class TinyFeatures(torch.nn.Module):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests.conftest import write_config
 from voxemoset.errors import UserError
@@ -25,11 +24,8 @@ SHARE_TOLERANCE = 0.015
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Tiny models on the CPU: see conftest's `one_torch_thread`."""
 
 
 def _shares(sampler: WeightedBatches, batches: int) -> np.ndarray:

@@ -12,13 +12,35 @@ from voxemoset.train.config import TrainConfig
 from voxemoset.train.sib import SIB
 
 
+def sd_pipeline(sd, checkpoint: Path | None, mode: str | None, text_encoder=None, tokenizer=None):
+    """diffusers' StableDiffusionPipeline (DDIM) over a loaded SD-1.5, with the checkpoint's UNet when its training
+    mode made one (`full`: its unet/; `lora`: its adapter on the base UNet; `frozen`/None: the base UNet)."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    from voxemoset.train.loop import LORA_WEIGHTS
+
+    unet = UNet2DConditionModel.from_pretrained(Path(checkpoint) / "unet") if mode == "full" else sd.unet
+    pipe = StableDiffusionPipeline(
+        vae=sd.vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=DDIMScheduler.from_config(sd.scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    if mode == "lora":
+        # The UNet half of diffusers' LoRA loader (the pipeline's would also look for text-encoder keys).
+        unet.load_lora_adapter(checkpoint, weight_name=LORA_WEIGHTS, prefix="unet", adapter_name="default")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 class SpeechToImagePipeline:
     """A checkpoint ready to sample: SIB tokens as `prompt_embeds`, its null tokens as `negative_prompt_embeds`."""
 
     def __init__(self, checkpoint: Path, device: str | None = None, encoder_model: str | None = None):
-        from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
-        from voxemoset.train.loop import LORA_WEIGHTS
         from voxemoset.train.model import load_diffusion
 
         checkpoint = Path(checkpoint)
@@ -30,24 +52,11 @@ class SpeechToImagePipeline:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         sd = load_diffusion(self.cfg.pretrained)
-        unet = UNet2DConditionModel.from_pretrained(checkpoint / "unet") if self.cfg.mode == "full" else sd.unet
-        self.pipe = StableDiffusionPipeline(
-            vae=sd.vae,
-            text_encoder=None,  # speech replaces text: the SIB supplies prompt_embeds directly
-            tokenizer=None,
-            unet=unet,
-            scheduler=DDIMScheduler.from_config(sd.scheduler.config),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        if self.cfg.mode == "lora":
-            # The UNet half of diffusers' LoRA loader (the pipeline's would also look for text-encoder keys).
-            unet.load_lora_adapter(checkpoint, weight_name=LORA_WEIGHTS, prefix="unet", adapter_name="default")
+        # Speech replaces text: the SIB supplies prompt_embeds directly, so the pipeline has no text encoder.
+        self.pipe = sd_pipeline(sd, checkpoint, self.cfg.mode)
         self.pipe.to(self.device)
         if self.dtype != torch.float32:
             self.pipe.to(dtype=self.dtype)
-        self.pipe.set_progress_bar_config(disable=True)
         self.sib = SIB.load(checkpoint / "sib").to(self.device).eval()
         self.encoder_model = encoder_model or self.cfg.encoder.model
         self._whisper = None

@@ -32,20 +32,32 @@ MEL_SPEC = {
     "mel_spec_type": "vocos",
 }
 CKPT_NAME = "model.safetensors"
-VOCOS_CONFIG = {
-    "feature_extractor": {
-        "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-        "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100, "padding": "center"},
-    },
-    "backbone": {
-        "class_path": "vocos.models.VocosBackbone",
-        "init_args": {"input_channels": 100, "dim": 32, "intermediate_dim": 64, "num_layers": 2},
-    },
-    "head": {
-        "class_path": "vocos.heads.ISTFTHead",
-        "init_args": {"dim": 32, "n_fft": 1024, "hop_length": 256, "padding": "center"},
-    },
-}
+
+
+def vocos_config(dim: int = 32, intermediate_dim: int = 64, num_layers: int = 2) -> dict:
+    """Vocos's config.yaml for the 24 kHz mel vocoder; the defaults are tiny, (512, 1536, 8) is charactr's real one."""
+    return {
+        "feature_extractor": {
+            "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+            "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100, "padding": "center"},
+        },
+        "backbone": {
+            "class_path": "vocos.models.VocosBackbone",
+            "init_args": {
+                "input_channels": 100,
+                "dim": dim,
+                "intermediate_dim": intermediate_dim,
+                "num_layers": num_layers,
+            },
+        },  # fmt: skip
+        "head": {
+            "class_path": "vocos.heads.ISTFTHead",
+            "init_args": {"dim": dim, "n_fft": 1024, "hop_length": 256, "padding": "center"},
+        },
+    }
+
+
+VOCOS_CONFIG = vocos_config()
 
 
 def write_f5tts(out_dir: Path, seed: int = 0, fill_zero_init: bool = True) -> Path:

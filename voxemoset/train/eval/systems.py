@@ -50,9 +50,7 @@ class TextSystem:
     columns = ("id", "caption")
 
     def __init__(self, cfg: EvalConfig, checkpoint: Path | None = None):
-        from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
-        from voxemoset.train.loop import LORA_WEIGHTS
+        from voxemoset.train.generate import sd_pipeline
         from voxemoset.train.model import load_diffusion
         from voxemoset.train.text import load_text_encoder
 
@@ -62,22 +60,9 @@ class TextSystem:
             pretrained, mode = train_cfg.pretrained, train_cfg.mode
         sd = load_diffusion(pretrained)
         text_encoder, tokenizer = load_text_encoder(sd.path)
-        unet = UNet2DConditionModel.from_pretrained(Path(checkpoint) / "unet") if mode == "full" else sd.unet
-        self.pipe = StableDiffusionPipeline(
-            vae=sd.vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            unet=unet,
-            scheduler=DDIMScheduler.from_config(sd.scheduler.config),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        if mode == "lora":
-            unet.load_lora_adapter(checkpoint, weight_name=LORA_WEIGHTS, prefix="unet", adapter_name="default")
+        self.pipe = sd_pipeline(sd, checkpoint, mode, text_encoder, tokenizer)
         self.device = eval_device(cfg)
         self.pipe.to(self.device, dtype=torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.pipe.set_progress_bar_config(disable=True)
         self.cfg = cfg
 
     @torch.no_grad()
