@@ -29,17 +29,21 @@ from voxemoset.store.threads import cpu_threads
 # of warm workers) per build rather than one per stage, which costs seconds each.
 _SHARED_RUNNER: dict[str, Any] = {}
 
-# Models live once per worker process (a thread pool shares one; each Ray worker keeps its own).
-_MODELS: dict[str, Any] = {}
+# Models live once per worker process (a thread pool shares one; each Ray worker keeps its own): one per stage,
+# for the config it was loaded with. Another config (another build in a long-lived worker) replaces it, so a
+# process that serves many builds holds one set of models, not one per build.
+_MODELS: dict[str, tuple[str, Any]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def _model_for(stage: StageBase, cfg: Config) -> Any:
     key = hash_json([stage.name, cfg.model_dump(mode="json")])
     with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = stage.load(cfg)
-        return _MODELS[key]
+        held = _MODELS.get(stage.name)
+        if held is None or held[0] != key:
+            _MODELS.pop(stage.name, None)  # drop the old model before loading the new one
+            _MODELS[stage.name] = (key, stage.load(cfg))
+        return _MODELS[stage.name][1]
 
 
 def _retry_transient(task, task_run, state) -> bool:

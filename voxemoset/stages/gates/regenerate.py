@@ -37,10 +37,13 @@ def regenerate(
     `refs` is every reference (with its audio); `history` holds each utterance's attempts so far.
     """
     by_ref = {r["reference_id"]: r for r in refs}
+    pools: dict[tuple, list[dict]] = {}  # grouped once: a scan of every reference per retry is quadratic at scale
+    for r in refs:
+        pools.setdefault((r["split"], r["emotion"]), []).append(r)
     cands, requests = [], []
     for u in todo:
         attempt = len(history[u["id"]]) + 1
-        pool = [r for r in refs if (r["split"], r["emotion"]) == (u["split"], u["emotion"])]
+        pool = pools.get((u["split"], u["emotion"]), [])
         alt = retry_reference(u, attempt, pool, cfg)
         ref = by_ref[u["reference_id"]] if alt is None else alt
         ref_fields = {"reference_id": ref["reference_id"], "reference_corpus": ref["corpus"],
