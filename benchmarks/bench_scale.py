@@ -484,12 +484,13 @@ def write_result(args: argparse.Namespace, runs: list[dict], rebuild: dict | Non
         "what": "demo chain (table captions, tiny F5, real DNSMOS, tiny emotion2vec and Whisper) through the "
         "`build` flow, threads task runner, temporary Prefect server",
         "sizes_images": args.sizes,
-        "note": "sizes ×4 apart at 24/96/384 images (the issue's 60/240/960, even 40/160/640, take too long on this "
-        "2-core machine, shared with other processes, helpers' tests, during the run: seconds are noisy, load average "
-        "2-5). Items: images examined (images), images (captions), reference clips read (references: constant, "
+        "note": f"sizes ×4 apart at {'/'.join(map(str, args.sizes))} images (the issue's 60/240/960 take too long "
+        "on this 2-core machine; run with nothing else on it, so the benchmark itself keeps both cores busy). "
+        "Items: images examined (images), images (captions), reference clips read (references: constant, "
         "left out of the fit), utterances (speech, gates, dataset, report). `alone`: the stage recomputed in a "
         "fresh process (dataset with 1 MB row groups and 4 MB files, so that one row group is not the whole "
-        "miniature dataset). The threshold rebuild reran the smallest build.",
+        f"miniature dataset). The threshold rebuild reran the {args.rebuild_at} build. Memory projections are "
+        "linear extrapolations of small-size increments (allocator noise included): upper bounds, not needs.",
         "cpus": os.cpu_count(),
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         "runs": [{k: v for k, v in r.items() if k not in ("cfg_path", "out")} for r in runs],
