@@ -217,7 +217,7 @@ def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool
 @flow(name="report", log_prints=True)
 def report_flow(config_path: str, overrides: dict[str, Any] | None = None) -> str:
     """Table-1 figures, plots and the HTML browser of the built dataset; its summary as an artifact."""
-    from voxemoset.report import read_report, write_report
+    from voxemoset.report import clip_error, write_report
 
     cfg = load_config(config_path, overrides)
     folder = write_report(cfg.out, settings=cfg.report)
@@ -225,7 +225,7 @@ def report_flow(config_path: str, overrides: dict[str, Any] | None = None) -> st
     create_markdown_artifact(f"{text}\n\nFull report: `{folder / 'index.html'}`", key="build-report",
                              description="report summary")  # fmt: skip
     # CLIP is not needed to build (the preflight says so): a missing one is reported, not a failed build.
-    clip_error = read_report(folder).get("table1_method", {}).get("clip_score", {}).get("error")
-    if clip_error:
-        print(f"warning: CLIPScore left out of the report: {clip_error}")
+    error = clip_error(folder)
+    if error:
+        print(f"warning: CLIPScore left out of the report: {error}")
     return str(folder)

@@ -25,7 +25,6 @@ DUPLICATE = "corpus_duplicate_utterance"
 AUDIO_TRUNCATED = "corpus_audio_truncated"
 AUDIO_EMPTY = "corpus_audio_empty"
 AUDIO_UNREADABLE = "corpus_audio_unreadable"
-IMAGE_MISSING = "corpus_image_missing"
 
 
 def image_reason(images_reason: str) -> str:

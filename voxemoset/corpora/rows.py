@@ -14,14 +14,13 @@ from voxemoset.corpora.base import (
     AUDIO_MISSING,
     AUDIO_TRUNCATED,
     AUDIO_UNREADABLE,
-    IMAGE_MISSING,
     PATH_OUTSIDE_ROOT,
     Utterance,
     image_reason,
 )
 from voxemoset.published.features import features
 from voxemoset.sources.base import RootCheck
-from voxemoset.stages.images.decode import ImageReject, decode_image
+from voxemoset.stages.images.decode import ImageReject, read_image_file
 
 # The published columns a read corpus fills (same features, so `train` and `evaluate` read both alike);
 # `emotion` stays null. Then what only a read corpus has.
@@ -58,20 +57,9 @@ def read_image(path: Path, image_id: str, limits, inside: RootCheck) -> dict:
     if not inside(path):  # checked when planning; again in case the tree changed since
         raise CorpusReject(PATH_OUTSIDE_ROOT, f"{path} resolves outside its root")
     try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise CorpusReject(image_reason("images_too_large"), f"{size} bytes exceeds {limits.max_file_bytes}")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CorpusReject(IMAGE_MISSING, f"{path} not found") from None
-    except OSError as e:  # a folder, no permission, a bad sector: this file's problem, not the run's
-        raise CorpusReject(image_reason("images_unreadable"), str(e)) from None
-    if not data:
-        raise CorpusReject(image_reason("images_empty_file"), "0 bytes")
-    try:
-        stored, meta = decode_image(data, limits.max_pixels, limits.min_side)
+        data, stored, meta = read_image_file(path, limits)  # the images stage's own reading and checks
     except ImageReject as e:
-        raise CorpusReject(image_reason(e.reason), e.detail) from None
+        raise CorpusReject(image_reason(e.reason), f"{path}: {e.detail}" if e.detail else str(path)) from None
     ext = ".jpg" if stored is data and meta["source_format"] == "JPEG" else ".png"
     return {"bytes": stored, "path": image_id + ext}
 

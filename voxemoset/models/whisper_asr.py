@@ -9,6 +9,7 @@ from voxemoset.models.resolve import redownload_command, resolve_checkpoint
 from voxemoset.models.safe_load import load_pretrained
 
 DEFAULT_WHISPER = "openai/whisper-large-v3-turbo"
+MODEL_ROLE = "Whisper (transcripts / intelligibility)"
 
 
 class WhisperTranscriber:
@@ -31,7 +32,7 @@ class WhisperTranscriber:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
 
-        role = "Whisper (transcripts / intelligibility)"
+        role = MODEL_ROLE
         path = resolve_checkpoint(model, role, DEFAULT_WHISPER)
         self.dtype = getattr(torch, dtype)
         download = redownload_command(path, DEFAULT_WHISPER)

@@ -14,14 +14,13 @@ from voxemoset.errors import MissingWeightsError
 from voxemoset.models import emotion2vec
 from voxemoset.models.captioners.llava import DEFAULT_MODEL as LLAVA_ID
 from voxemoset.models.captioners.llava import MODEL_ROLE as LLAVA_ROLE
+from voxemoset.models.clip_score import DEFAULT_CLIP
+from voxemoset.models.clip_score import ROLE as CLIP_ROLE
 from voxemoset.models.f5tts_files import F5_MODEL, locate_f5, locate_vocos
 from voxemoset.models.resolve import looks_like_path, resolve_checkpoint
 from voxemoset.models.vocos import VOCOS_MODEL
 from voxemoset.models.whisper_asr import DEFAULT_WHISPER as WHISPER_ID
-from voxemoset.train.config import CLIP_ID
-
-WHISPER_ROLE = "Whisper (transcripts / intelligibility)"
-CLIP_ROLE = "CLIP (report CLIPScore)"
+from voxemoset.models.whisper_asr import MODEL_ROLE as WHISPER_ROLE
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,10 @@ def _stage_needs(config, stage: str) -> list[ModelNeed]:
 
 def _report_needs(config) -> list[ModelNeed]:
     """The report's CLIP, when the config has a report section naming one; it never blocks a build."""
-    clip = getattr(getattr(config, "report", None), "clip_model", None)
+    clip = config.report.clip_model
     if not clip:
         return []
-    folder, locate = _hub_model(CLIP_ROLE, CLIP_ID, str(clip))
+    folder, locate = _hub_model(CLIP_ROLE, DEFAULT_CLIP, clip)
     return [ModelNeed(CLIP_ROLE, ("report.clip_model",), str(clip), folder, locate, blocking=False)]
 
 

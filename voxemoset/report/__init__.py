@@ -38,9 +38,14 @@ def read_report(folder: Path) -> dict:
     return json.loads((Path(folder) / "report.json").read_text())
 
 
+def clip_error(folder: Path) -> str | None:
+    """Why the written report has no CLIPScore (the download command included), or None when it has one."""
+    return read_report(folder).get("table1_method", {}).get("clip_score", {}).get("error")
+
+
 def require_complete(folder: Path) -> None:
     """One UserError line (naming the download command) if the written report lacks CLIPScore."""
-    clip = read_report(folder).get("table1_method", {}).get("clip_score", {})
-    if clip.get("error"):
+    error = clip_error(folder)
+    if error:
         raise UserError(f"CLIPScore missing from {Path(folder) / 'report.json'} (every other figure written): "
-                        f"{clip['error']}")  # fmt: skip
+                        f"{error}")  # fmt: skip

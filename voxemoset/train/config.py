@@ -11,7 +11,6 @@ from voxemoset.config import Strict, read_yaml, validate
 
 SD15_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 WHISPER_ID = "openai/whisper-large-v3"
-CLIP_ID = "openai/clip-vit-large-patch14"
 
 
 class EncoderConfig(Strict):

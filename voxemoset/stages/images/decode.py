@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -76,3 +77,24 @@ def decode_image(data: bytes, max_pixels: int, min_side: int) -> tuple[bytes, di
         raise ImageReject("images_decode_error", f"{type(e).__name__}: {e}") from None
     meta = {"width": width, "height": height, "source_format": fmt, "source_mode": mode}
     return stored, meta
+
+
+def read_image_file(path: Path, limits) -> tuple[bytes, bytes, dict]:
+    """(file bytes, stored bytes, metadata) of one image file within `limits` (max_file_bytes, max_pixels,
+    min_side: the `images` config); ImageReject naming why not. Paths are confined by the caller."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageReject("images_missing", "file not found") from None
+    except OSError as e:
+        raise ImageReject("images_unreadable", str(e)) from None
+    if size > limits.max_file_bytes:
+        raise ImageReject("images_too_large", f"{size} bytes exceeds {limits.max_file_bytes}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # a folder, no permission, a bad sector: this file's problem, not the run's
+        raise ImageReject("images_unreadable", str(e)) from None
+    if not data:
+        raise ImageReject("images_empty_file", "0 bytes")
+    stored, meta = decode_image(data, limits.max_pixels, limits.min_side)
+    return data, stored, meta

@@ -10,7 +10,7 @@ import pyarrow as pa
 from voxemoset.config import Config, output_settings, require_dir
 from voxemoset.sources.base import inside_root
 from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
-from voxemoset.stages.images.decode import ImageReject, decode_image
+from voxemoset.stages.images.decode import ImageReject, read_image_file
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
 
@@ -45,21 +45,7 @@ def process_entry(entry: dict, cfg, root: Path) -> dict:
         # The scan rejects escaping rows already; checked again in case the tree changed since planning.
         if not inside_root(p, root):
             raise ImageReject(PATH_OUTSIDE_ROOT, str(p))
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageReject("images_missing", "file not found") from None
-    except OSError as e:
-        raise ImageReject("images_unreadable", str(e)) from None
-    if size > cfg.max_file_bytes:
-        raise ImageReject("images_too_large", f"{size} bytes exceeds {cfg.max_file_bytes}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:  # a folder, no permission, a bad sector: this file's problem, not the run's
-        raise ImageReject("images_unreadable", str(e)) from None
-    if not data:
-        raise ImageReject("images_empty_file", "0 bytes")
-    stored, meta = decode_image(data, cfg.max_pixels, cfg.min_side)
+    data, stored, meta = read_image_file(path, cfg)
     status, attrs = read_annotation(Path(entry["annotation_path"]))
     ext = ".jpg" if stored is data and meta["source_format"] == "JPEG" else ".png"
     return {

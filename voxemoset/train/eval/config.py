@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from voxemoset.config import Strict
-from voxemoset.train.config import CLIP_ID, SD15_ID
+from voxemoset.models.clip_score import DEFAULT_CLIP as CLIP_ID
+from voxemoset.train.config import SD15_ID
 
 ASR_ID = "openai/whisper-large-v3"
 DEFAULT_SAMPLE = 10_000  # the paper: 10k random prompts of SpokenCOCO and VoxEmoset; Flickr8kAudio's 5k test all

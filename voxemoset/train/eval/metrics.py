@@ -12,9 +12,10 @@ from torch import nn
 
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
+from voxemoset.models.clip_score import DEFAULT_CLIP as CLIP_ID
+from voxemoset.models.clip_score import ROLE as CLIP_ROLE
 from voxemoset.models.resolve import resolve_checkpoint
 from voxemoset.sources.emoset import EMOSET_TO_EMOTION
-from voxemoset.train.config import CLIP_ID
 from voxemoset.train.eval.config import EvalConfig
 
 INCEPTION_URL = (
@@ -64,7 +65,7 @@ def check_weights(cfg: EvalConfig, given: MetricModels | None = None, device="cp
     if "fid" in cfg.metrics:
         found.fid_features = given.fid_features or _inception(Path(cfg.models.inception))
     if "clip_score" in cfg.metrics:
-        found.clip = given.clip or resolve_checkpoint(cfg.models.clip, "CLIP (CLIPScore)", CLIP_ID)
+        found.clip = given.clip or resolve_checkpoint(cfg.models.clip, CLIP_ROLE, CLIP_ID)
     emotional = any(t.kind == "voxemoset" for t in cfg.test_sets)
     if "emo_a" in cfg.metrics and emotional:
         found.classifier = given.classifier or ImageEmotionClassifier(
