@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-# Dense bf16 tensor-core peaks (TFLOP/s), from the vendors' data sheets.
-PEAK_BF16_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0}
+# Dense bf16 tensor-core peaks (TFLOP/s, vendors' data sheets), first match in the GPU's name wins: an H100 SXM
+# calls itself "NVIDIA H100 80GB HBM3". benchmarks/gpu.py reads the same table.
+PEAK_BF16_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("A100", 312.0))
 
 SD15_UNET = {
     "sample_size": 64,
@@ -60,14 +61,11 @@ TINY_VAE = {
 }
 
 
-def peak_tflops(name: str, override: float | None) -> float | None:
-    """The GPU's dense bf16 peak, from its name (or --peak-tflops)."""
+def peak_tflops(name: str | None, override: float | None = None) -> float | None:
+    """The GPU's dense bf16 peak, from its name (or --peak-tflops); None for a GPU not in the table."""
     if override:
         return override
-    for key in sorted(PEAK_BF16_TFLOPS, key=len, reverse=True):
-        if all(part in name for part in key.split()):
-            return PEAK_BF16_TFLOPS[key]
-    return None
+    return next((peak for key, peak in PEAK_BF16_TFLOPS if name and key in name), None)
 
 
 def build(mode: str, tiny: bool, device: torch.device):

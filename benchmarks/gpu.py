@@ -99,20 +99,13 @@ from pathlib import Path
 
 import gpu_sections
 import torch
+from bench_train import peak_tflops  # the one table of dense bf16 peaks
 
 SCHEMA = "voxemoset-gpu-bench/1"
 SECTIONS = ("f5", "train", "llava")
 BUDGET_S = {"f5": 180, "train": 90, "llava": 110}
 RUN_BUDGET_S = 420  # no row starts later than this after the first section began
 TINY_OUT = Path(tempfile.gettempdir()) / "voxemoset-gpu-tiny.json"
-# Dense bf16 tensor-core peaks (TFLOP/s, vendors' data sheets), first match in the GPU's name wins: an H100 SXM
-# calls itself "NVIDIA H100 80GB HBM3".
-PEAK_BF16_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("A100", 312.0))
-
-
-def peak_tflops(gpu: str | None) -> float | None:
-    """The GPU's dense bf16 peak by name, or None for a GPU not in the table."""
-    return next((peak for key, peak in PEAK_BF16_TFLOPS if gpu and key in gpu), None)
 
 
 def version(dist: str) -> str | None:
