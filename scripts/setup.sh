@@ -2,6 +2,7 @@
 # Set up voxemoset on a fresh Debian/Ubuntu machine: system tools, .venv, the package with pinned deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pip_retry.sh
 
 # ffmpeg decodes MEAD's m4a (and datasets' Audio via torchcodec); espeak-ng and sox make fixture speech;
 # chromium opens the report's HTML page in a test.
@@ -17,6 +18,6 @@ fi
 python=$(command -v python3.11 || command -v python3)
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # constraints.txt pins what resolved together (torch 2.14.1 + torchvision 0.29.1 + torchaudio 2.11).
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ray,train]"
+pip_install .venv/bin/python -q --upgrade pip
+pip_install .venv/bin/python -q -c constraints.txt -e ".[dev,ray,train]"
 echo "voxemoset is set up in .venv (run: .venv/bin/voxemoset --help)"

@@ -5,6 +5,7 @@
 # Weights are not downloaded here: encode_sonar.py prints the command when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pip_retry.sh
 
 # fairseq2n's audio decoder links against libsndfile.
 if ! ldconfig -p 2>/dev/null | grep -q libsndfile; then
@@ -16,8 +17,8 @@ fi
 
 python=$(command -v python3.11 || command -v python3)
 [ -x .venv-sonar/bin/python ] || "$python" -m venv .venv-sonar
-.venv-sonar/bin/python -m pip install -q --upgrade pip
+pip_install .venv-sonar/bin/python -q --upgrade pip
 # fairseq2n's wheels are built per torch version: keep torch at the one fairseq2 0.8.1 pins.
-.venv-sonar/bin/python -m pip install -q "torch==2.9.1" "fairseq2==0.8.1" "sonar-space==0.5.0" \
+pip_install .venv-sonar/bin/python -q "torch==2.9.1" "fairseq2==0.8.1" "sonar-space==0.5.0" \
     pyarrow soundfile safetensors numpy
 .venv-sonar/bin/python -c "import sonar, fairseq2; print('SONAR env ready: .venv-sonar (fairseq2', fairseq2.__version__ + ')')"

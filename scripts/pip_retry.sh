@@ -1,0 +1,15 @@
+# Sourced by the setup scripts. Each environment pulls ~3 GB of wheels (torch and its CUDA libraries) over a network
+# that sometimes cuts a connection mid-file: pip resumes a cut download (PIP_RESUME_RETRIES; older pips ignore it), and
+# a failed install is tried again whole, up to three times, before the script gives up.
+export PIP_RESUME_RETRIES=${PIP_RESUME_RETRIES:-20}
+
+pip_install() {  # pip_install PYTHON PIP_INSTALL_ARGS...
+    local python=$1 attempt
+    shift
+    for attempt in 1 2 3; do
+        "$python" -m pip install "$@" && return 0
+        ((attempt < 3)) && echo "pip install failed (attempt $attempt of 3); trying again in 20 s" >&2 && sleep 20
+    done
+    echo "pip install failed 3 times: $*" >&2
+    return 1
+}
