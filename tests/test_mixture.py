@@ -111,6 +111,28 @@ def _cfg(a: dict, out: Path, **kw) -> TrainConfig:
     return TrainConfig.model_validate(base | kw)
 
 
+def test_encode_names_every_dataset_missing_sonar_embeddings_in_one_line(assets, tmp_path):
+    """`voxemoset encode` on a SONAR mixture: both datasets' commands in one `error:` line, not one per attempt."""
+    import subprocess
+    import sys
+
+    cfg = {
+        "datasets": [{"path": str(assets["coco"])}, {"path": str(assets["vox"]), "name": "voxemoset"}],
+        "encoder": {"kind": "sonar", "model": str(tmp_path / "sonar.pt"), "embeddings": str(tmp_path / "emb")},
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "voxemoset.cli", "encode", "-c", str(write_config(tmp_path / "t.yaml", cfg))],
+        capture_output=True,
+        text=True,
+    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("error: SONAR embeddings are missing for 2 datasets"), proc.stderr
+    assert "(spokencoco, voxemoset)" in last and last.count("scripts/encode_sonar.py") == 2
+    assert last.count("setup_sonar_env.sh") == 1 and "Traceback" not in proc.stderr
+    for label in ("spokencoco", "voxemoset"):
+        assert f"--out {tmp_path / 'emb' / label}" in last
+
+
 def test_trains_on_a_spokencoco_voxemoset_mixture_and_resumes(assets, tmp_path):
     from voxemoset.train.encode import embeddings_dir
     from voxemoset.train.loop import train

@@ -33,12 +33,26 @@ def embeddings_dir(dataset: Path, encoder: EncoderConfig) -> Path:
     return dataset.parent.joinpath("embeddings", *own, encoder.kind)
 
 
+SONAR_SETUP = "bash scripts/setup_sonar_env.sh"
+
+
 def sonar_command(dataset: Path, split: str, encoder: EncoderConfig, out: Path) -> str:
-    """The command that writes SONAR embeddings for a split (in the SONAR environment)."""
+    """The command that writes SONAR embeddings for a split (run in the SONAR environment, after SONAR_SETUP)."""
     return (
-        f"bash scripts/setup_sonar_env.sh && .venv-sonar/bin/python scripts/encode_sonar.py "
+        f".venv-sonar/bin/python scripts/encode_sonar.py "
         f"--dataset {dataset} --split {split} --model {encoder.model} --out {out}"
     )
+
+
+class MissingEmbeddingsError(UserError):
+    """SONAR frame embeddings of a split are not written yet; `command` writes them (after SONAR_SETUP)."""
+
+    def __init__(self, split: str, out: Path, shards: int, command: str):
+        super().__init__(
+            f"SONAR embeddings of the {split} split are missing in {out} ({shards} shards); "
+            f"write them with: {SONAR_SETUP} && {command}"
+        )
+        self.command = command
 
 
 def _check_producer(out: Path, kind: str, label: str | None) -> None:
@@ -82,10 +96,7 @@ def encode_split(
     if encoder.kind == "sonar":
         _check_producer(out, "sonar", None)
         if pending:
-            raise UserError(
-                f"SONAR embeddings of the {split} split are missing in {out} ({len(pending)} shards); "
-                f"write them with: {sonar_command(dataset, split, encoder, out)}"
-            )
+            raise MissingEmbeddingsError(split, out, len(pending), sonar_command(dataset, split, encoder, out))
         return out
     if not pending:
         _check_producer(out, "whisper", None)

@@ -154,20 +154,15 @@ def load_checkpoint(path: Path, acc, model, optimizer, lr_sched, gen: torch.Gene
 def _speech(cfg: TrainConfig, acc, dtype: torch.dtype):
     """(embedding store per dataset, None, frame width) when precomputed, else (Nones, in-process Whisper, width);
     text conditioning reads no speech: (Nones, None, None)."""
-    from voxemoset.train.encode import encode_split
     from voxemoset.train.encoders import TensorStore, WhisperFrames, frame_dim
-    from voxemoset.train.mixture import source_encoder
+    from voxemoset.train.mixture import encode_sources
 
     sources = cfg.sources
     if cfg.conditioning == "text":
         return [None] * len(sources), None, None
     if cfg.encoder.precomputed:
-        stores = []
-        for src in sources:
-            encoder = source_encoder(cfg.encoder, src, cfg.datasets is not None)
-            with acc.main_process_first():
-                folder = encode_split(src.path, src.split, encoder, str(acc.device), progress=True, limit=cfg.limit)
-            stores.append(TensorStore(folder))
+        folders = encode_sources(cfg, device=str(acc.device), progress=True, guard=acc.main_process_first)
+        stores = [TensorStore(folder) for folder in folders]
         widths = {frame_dim(s) for s in stores}
         if len(widths) > 1:
             raise UserError(f"the mixture's embedding stores differ in width {sorted(widths)}: one encoder for all")

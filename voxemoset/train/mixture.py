@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -82,13 +83,30 @@ class WeightedBatches(Sampler[list[int]]):
             yield indices[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
 
 
-def encode_sources(cfg, split: str | None = None, progress: bool = False) -> list[Path]:
-    """`voxemoset encode` for any training config: every dataset's frame embeddings of `split` (default: each
-    dataset's training split); one folder per dataset."""
-    from voxemoset.train.encode import encode_split
+def encode_sources(
+    cfg, split: str | None = None, device: str | None = None, progress: bool = False, guard=nullcontext
+) -> list[Path]:
+    """Every dataset's frame-embedding folder for `split` (default: each dataset's training split), encoding what
+    is missing; one folder per dataset. SONAR embeddings missing from several datasets are named together, in one
+    command line, rather than one dataset per attempt. `guard()` wraps each encoding (training: main process
+    first)."""
+    from voxemoset.train.encode import SONAR_SETUP, MissingEmbeddingsError, encode_split
 
-    folders = []
+    folders, missing = [], []
     for src in cfg.sources:
         encoder = source_encoder(cfg.encoder, src, cfg.datasets is not None)
-        folders.append(encode_split(src.path, split or src.split, encoder, progress=progress, limit=cfg.limit))
+        try:
+            with guard():
+                folders.append(encode_split(src.path, split or src.split, encoder, device, progress, cfg.limit))
+        except MissingEmbeddingsError as e:
+            missing.append((src.label, e))
+    if len(missing) == 1:
+        raise missing[0][1]
+    if missing:
+        names = ", ".join(label for label, _ in missing)
+        commands = " && ".join(e.command for _, e in missing)
+        raise UserError(
+            f"SONAR embeddings are missing for {len(missing)} datasets ({names}); "
+            f"write them with: {SONAR_SETUP} && {commands}"
+        )
     return folders
