@@ -192,3 +192,26 @@ def test_layout_problems_are_one_clear_error(tmp_path):
         )
     with pytest.raises(UserError, match="dataset_coco.json is not readable JSON"):
         scan_corpus("spokencoco", sources)
+
+
+@pytest.mark.parametrize("name", ["spokencoco", "flickr8k"])
+def test_the_card_states_splits_rejects_features_and_terms(built, name, tmp_path):
+    import datasets
+    import yaml
+
+    from voxemoset.corpora.rows import corpus_features
+
+    cfg, summaries = built
+    folder = corpus_dir(cfg.out, name)
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    header = yaml.safe_load(text.split("---\n")[1])
+    sizes = {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]}
+    assert sizes == {s: n for s, n in FIXTURES[name].EXPECTED_ROWS.items()} and header["license"] == "other"
+    assert [f["split"] for f in header["configs"][0]["data_files"]] == list(sizes)
+    for reason, count in summaries[name]["rejects"].items():  # every reason, with the run's count
+        assert f"| `{reason}` | {count} |" in text
+    assert "always null" in text and "## Terms" in text
+    # `datasets` takes the card's header: the typed features of the shards, the card's splits.
+    builder = datasets.load_dataset_builder(str(folder), cache_dir=str(tmp_path / "hf"))
+    assert builder.info.features == corpus_features()
+    assert {k: v.num_examples for k, v in builder.info.splits.items()} == sizes

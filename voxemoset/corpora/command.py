@@ -31,4 +31,4 @@ def corpus(
         f"{name}: {summary['rows']} utterances, {sum(summary['rejects'].values())} rejects ({rejects}); "
         f"{summary['computed']} shards computed, {summary['skipped']} skipped"
     )
-    typer.echo(f"output: {corpus_dir(cfg.out, name) / 'data'}")
+    typer.echo(f"output: {corpus_dir(cfg.out, name) / 'data'} (card: {corpus_dir(cfg.out, name) / 'README.md'})")

@@ -1,8 +1,8 @@
 """A corpus as shard jobs of the one runner: keyed, atomic, resumable, with rejects, in the published layout.
 
-`<out>/corpora/<name>/` holds `data/<split>-NNNNN-of-NNNNN.parquet` (what `datasets` and `train` read), and, as
-every stage folder does, `rejects/data/…parquet` and the `_done/data/…json` markers. A split's shard count is
-known when planning (all utterances are listed first), so shard names are final from the start.
+`<out>/corpora/<name>/` holds `data/<split>-NNNNN-of-NNNNN.parquet` (what `datasets` and `train` read), its card
+`README.md`, and, as every stage folder does, `rejects/data/…parquet` and the `_done/data/…json` markers. A split's
+shard count is known when planning (all utterances are listed first), so shard names are final from the start.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from voxemoset.config import Config, output_settings
 from voxemoset.corpora import SPLITS, Utterance, corpus_roots, scan_corpus
+from voxemoset.corpora.card import write_card
 from voxemoset.corpora.rows import ShardReader
 from voxemoset.published.shards import shard_name
 from voxemoset.sources.base import Scan
@@ -117,7 +118,8 @@ class CorpusRunner(StageRunner):
 
 
 def run_corpus(name: str, config: Config, force: bool = False, progress: bool = False) -> dict:
-    """Write corpus `name` under `<out>/corpora/<name>/` in this process; finished shards are skipped."""
+    """Write corpus `name` under `<out>/corpora/<name>/` in this process (finished shards are skipped), then its
+    dataset card `README.md`."""
     stage = CorpusStage(name)
 
     def compute(todo: list[ShardJob]) -> None:
@@ -130,4 +132,6 @@ def run_corpus(name: str, config: Config, force: bool = False, progress: bool = 
 
     with out_lock(config.out):
         runner = CorpusRunner(stage, config, config.out)
-        return runner.drive(compute, force)
+        summary = runner.drive(compute, force)
+        write_card(runner.dir, name, summary)
+        return summary

@@ -12,6 +12,7 @@ import voxemoset
 from voxemoset.config import output_settings
 from voxemoset.emotions import EMOTIONS
 from voxemoset.published.features import COLUMNS, DESCRIPTIONS, features
+from voxemoset.published.hub_header import hub_header
 from voxemoset.published.shards import SplitStats
 from voxemoset.stages.dataset.card_build import figures_section, gates_section, gates_summary
 
@@ -118,17 +119,10 @@ def provenance(config, prompt_text: str | None) -> dict:
     }
 
 
-def _size_category(rows: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
-        if rows < limit:
-            return name
-    return "1M<n<10M"
-
-
 def card_header(config, splits: dict[str, SplitStats]) -> dict:
     """The YAML header: configs/data_files, features, splits and sizes, licence, tags."""
     cfg = config.dataset
-    header: dict = {
+    described = {
         "pretty_name": cfg.pretty_name,
         "license": cfg.license,
         **({"license_name": cfg.license_name} if cfg.license_name else {}),
@@ -136,21 +130,8 @@ def card_header(config, splits: dict[str, SplitStats]) -> dict:
         "language": ["en"],
         "task_categories": ["text-to-image", "text-to-speech", "audio-classification"],
         "tags": ["emotion", "speech", "synthetic-speech", "speech-to-image", "emoset"],
-        "size_categories": [_size_category(sum(s.rows for s in splits.values()))],
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": name, "path": f"data/{name}-*"} for name in splits],
-            }
-        ],
-        "dataset_info": {
-            "features": features()._to_yaml_list(),
-            "splits": [{"name": n, "num_bytes": s.num_bytes, "num_examples": s.rows} for n, s in splits.items()],
-            "download_size": sum(s.file_bytes for s in splits.values()),
-            "dataset_size": sum(s.num_bytes for s in splits.values()),
-        },
     }
-    return header
+    return hub_header(described, features(), splits)
 
 
 def _md_table(head: list[str], rows: list[list]) -> str:
