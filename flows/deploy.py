@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import serve
 
+from flows.corpus_flow import corpus_flow
 from flows.stage_flows import STAGE_FLOWS, build, report_flow
 
 
@@ -12,6 +13,7 @@ def deployments(config_path: str | None = None) -> list:
     params = {"config_path": config_path} if config_path else None
     deps = [build.to_deployment(name="voxemoset", parameters=params)]
     deps += [f.to_deployment(name="voxemoset", parameters=params) for f in (*STAGE_FLOWS.values(), report_flow)]
+    deps.append(corpus_flow.to_deployment(name="voxemoset", parameters=params))  # `name` is asked for at each run
     return deps
 
 

@@ -19,6 +19,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 from flows.runners import make_task_runner
 from flows.transient import is_transient
 from voxemoset.config import Config, load_config, parse_config
+from voxemoset.corpora.writer import CORPUS_PREFIX, corpus_runner
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
 from voxemoset.store.lock import out_lock
@@ -57,10 +58,16 @@ def _retry_transient(task, task_run, state) -> bool:
 def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
     """Compute one shard (rows, rejects, marker) and return its path."""
     cfg = parse_config(config_data)
-    stage = get_stage(stage_name)
-    runner = StageRunner(stage, cfg, cfg.out)
-    runner.run_job(job, _model_for(stage, cfg))
+    runner = _runner(stage_name, cfg)
+    runner.run_job(job, _model_for(runner.stage, cfg))
     return str(runner.dir / f"{job.name}.parquet")
+
+
+def _runner(stage_name: str, cfg: Config) -> StageRunner:
+    """The runner of a chain stage, or of a corpus (`corpus_<name>`, written under <out>/corpora/<name>/)."""
+    if stage_name.startswith(CORPUS_PREFIX):
+        return corpus_runner(stage_name.removeprefix(CORPUS_PREFIX), cfg)
+    return StageRunner(get_stage(stage_name), cfg, cfg.out)
 
 
 def _ray_options(stage: StageBase, cfg: Config):
@@ -101,14 +108,18 @@ def _task_runner(cfg: Config):
 
 
 def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
-    """The runner's driver, with the pending shards fanned out as tasks on the configured runner."""
-    stage = get_stage(name)
-    runner = StageRunner(stage, cfg, cfg.out)
+    """The stage runner's driver, with the pending shards fanned out as tasks on the configured runner."""
+    return execute_runner(StageRunner(get_stage(name), cfg, cfg.out), cfg, force)
+
+
+def execute_runner(runner: StageRunner, cfg: Config, force: bool = False) -> dict:
+    """`runner.drive` with its pending shards as `run_shard` tasks; counts and progress as artifacts."""
+    stage, name = runner.stage, runner.stage.name
     summary = runner.drive(lambda todo: _fan_out(stage, cfg, todo), force)
     if not summary["computed"]:
         create_progress_artifact(100.0, description=f"{name}: shards done")
     get_run_logger().info("%s: %d shards, %d computed", name, summary["shards"], summary["computed"])
-    create_table_artifact([_row(name, summary)], key=f"{name}-counts", description=f"{name} counts")
+    create_table_artifact([_row(name, summary)], key=f"{name.replace('_', '-')}-counts", description=f"{name} counts")
     return summary
 
 

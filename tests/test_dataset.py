@@ -181,7 +181,7 @@ def test_card_header_and_provenance(built):
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"},
                                                   {"split": "test", "path": "data/test-*"}]  # fmt: skip
     assert [s["name"] for s in header["dataset_info"]["splits"]] == ["train", "test"]
-    from voxemoset.stages.dataset.card import code_version
+    from voxemoset.code_version import code_version
 
     commit = code_version()["git_commit"] or "unknown"
     for needle in ("ODbL", "CC BY-NC-SA 4.0", "MEAD", "EmoSet", "Write three captions", "min_emotion_conf", commit,

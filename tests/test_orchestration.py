@@ -18,7 +18,9 @@ import yaml
 
 from tests.prefect_server import prefect_env, run_deployment
 from voxemoset.config import load_config
+from voxemoset.corpora.writer import run_corpus
 from voxemoset.demo import write_demo_inputs
+from voxemoset.fixtures import spokencoco as coco_fixture
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.digest import build_digest
 from voxemoset.store.runner import run_stage, stage_dir
@@ -69,7 +71,7 @@ def test_deployment_run_through_the_server_api(server, demo, tmp_path):
     try:
         with httpx.Client(base_url=api, timeout=10) as http:
             deadline = time.monotonic() + 120
-            wanted = {"build", "report", *(f"stage-{s}" for s in BUILD_CHAIN)}
+            wanted = {"build", "report", "corpus", *(f"stage-{s}" for s in BUILD_CHAIN)}
             # serve() registers the deployments one after another: wait for all of them.
             while not wanted <= {f["name"] for f in http.post("/flows/filter", json={}).json()} or len(
                 http.post("/deployments/filter", json={}).json()
@@ -95,10 +97,34 @@ def test_deployment_run_through_the_server_api(server, demo, tmp_path):
             for flow in [*(f"stage-{s}" for s in BUILD_CHAIN), "report"]:
                 state = run_deployment(http, flow, params, time.monotonic() + 120)
                 assert state["type"] == "COMPLETED", f"{flow}: {state['message']}\n{log.read_text()[-3000:]}"
+            corpus_params = {
+                "name": "spokencoco",
+                "config_path": str(cfg_path),
+                "overrides": corpus_overrides(tmp_path),
+            }
+            state = run_deployment(http, "corpus", corpus_params, time.monotonic() + 120)
+            assert state["type"] == "COMPLETED", f"corpus: {state['message']}\n{log.read_text()[-3000:]}"
+            counts = http.post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["corpus-spokencoco-counts"]}}})
+            assert counts.json(), "the corpus run's counts artifact"
     finally:
         os.killpg(serving.pid, signal.SIGTERM)
         serving.wait(30)
     assert build_digest(out) == expected
+    # The corpus flow's tasks wrote what `voxemoset corpus` writes in one process, and the card.
+    direct = load_config(cfg_path, {**corpus_params["overrides"], "out": str(tmp_path / "corpus-direct")})
+    run_corpus("spokencoco", direct)
+    from_ui, alone = (Path(o) / "corpora" / "spokencoco" for o in (corpus_params["overrides"]["out"], direct.out))
+    shards = sorted(p.name for p in (alone / "data").glob("*.parquet"))
+    assert len(shards) > 3 and sorted(p.name for p in (from_ui / "data").glob("*.parquet")) == shards
+    assert all((from_ui / "data" / n).read_bytes() == (alone / "data" / n).read_bytes() for n in shards)
+    assert (from_ui / "README.md").is_file()
+
+
+def corpus_overrides(root: Path) -> dict:
+    """A miniature SpokenCOCO tree and the overrides that write it, two utterances a shard (several tasks)."""
+    paths = coco_fixture.build_spokencoco_tree(root / "trees")
+    return {"out": str(root / "corpus-from-ui"), "sources.spokencoco": str(paths["spokencoco"]),
+            "sources.coco": str(paths["coco"]), "corpora.shard_size": 2}  # fmt: skip
 
 
 def _markers(out: Path) -> int:

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from voxemoset.audio import OUT_RATE
+from voxemoset.code_version import code_version
 from voxemoset.corpora.base import SPLITS
 from voxemoset.corpora.rows import EXTRA_COLUMNS, PUBLISHED_COLUMNS, corpus_features
 from voxemoset.published.features import DESCRIPTIONS
 from voxemoset.published.hub_header import hub_header
 from voxemoset.published.shards import SplitStats, list_dataset_shards
-from voxemoset.stages.dataset.card import code_version
 from voxemoset.store.atomic import write_atomic
 
 CARD = "README.md"
@@ -111,6 +111,8 @@ def card_text(name: str, data: Path, summary: dict) -> str:
     column_rows = [[f"`{c}`", _OWN_DESCRIPTIONS.get(c) or DESCRIPTIONS[c]] for c in columns]
     code = code_version()
     commit = code["git_commit"] or "unknown"
+    if code["git_dirty"]:
+        commit += " (with uncommitted changes)"
     parts = [
         f"---\n{header}---\n",
         f"# {pretty}, in VoxEmoset's row layout\n",

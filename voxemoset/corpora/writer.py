@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from voxemoset.config import Config, output_settings
-from voxemoset.corpora import SPLITS, Utterance, corpus_roots, scan_corpus
+from voxemoset.corpora import SPLITS, Utterance, check_name, corpus_roots, scan_corpus
 from voxemoset.corpora.card import write_card
 from voxemoset.corpora.rows import ShardReader
 from voxemoset.published.shards import shard_name
@@ -28,6 +28,7 @@ from voxemoset.store.verify import MARKER_DIR
 log = logging.getLogger("voxemoset")
 
 DATA_DIR = "data"
+CORPUS_PREFIX = "corpus_"  # a corpus stage's name: corpus_<name> (shard tasks find their runner by it)
 # The image checks of the `images` stage, applied to corpus images as well (one set of limits).
 IMAGE_LIMITS = ("max_pixels", "max_file_bytes", "min_side")
 
@@ -62,7 +63,7 @@ class CorpusStage(StageBase):
 
     def __init__(self, corpus: str):
         self.corpus = corpus
-        self.name = f"corpus_{corpus}"
+        self.name = f"{CORPUS_PREFIX}{corpus}"
 
     def plan(self, config: Config) -> Plan:
         scan = scan_corpus(self.corpus, config.sources)
@@ -117,21 +118,25 @@ class CorpusRunner(StageRunner):
         return super().finalize(plan, computed)
 
 
+def corpus_runner(name: str, config: Config) -> CorpusRunner:
+    """The runner that writes corpus `name` under `<out>/corpora/<name>/`."""
+    return CorpusRunner(CorpusStage(check_name(name)), config, config.out)
+
+
 def run_corpus(name: str, config: Config, force: bool = False, progress: bool = False) -> dict:
     """Write corpus `name` under `<out>/corpora/<name>/` in this process (finished shards are skipped), then its
     dataset card `README.md`."""
-    stage = CorpusStage(name)
 
     def compute(todo: list[ShardJob]) -> None:
         if progress:
             from rich.progress import track
 
-            runner.run_all(track(todo, description=stage.name, transient=True), None)
+            runner.run_all(track(todo, description=runner.stage.name, transient=True), None)
         else:
             runner.run_all(todo, None)
 
     with out_lock(config.out):
-        runner = CorpusRunner(stage, config, config.out)
+        runner = corpus_runner(name, config)
         summary = runner.drive(compute, force)
         write_card(runner.dir, name, summary)
         return summary

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-import voxemoset
+from voxemoset.code_version import code_version
 from voxemoset.config import output_settings
 from voxemoset.emotions import EMOTIONS
 from voxemoset.published.features import COLUMNS, DESCRIPTIONS, features
@@ -38,24 +37,6 @@ VoxEmoset is derived data; every part keeps the terms of what it came from, and 
 
 The speech imitates real people's voices: do not use it to impersonate or identify them.
 The code that built it (voxemoset) is MIT-licensed."""
-
-
-def code_version() -> dict:
-    """voxemoset's version plus the git commit (and whether the tree was dirty) when built from a checkout."""
-    info: dict = {"voxemoset": voxemoset.__version__, "git_commit": None, "git_dirty": None}
-    repo = Path(voxemoset.__file__).resolve().parents[1]
-    if not (repo / ".git").exists():
-        return info
-    try:
-        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return info
-    if sha.returncode == 0:
-        info["git_commit"] = sha.stdout.strip()
-        info["git_dirty"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
-    return info
 
 
 def _label(value: object, local: bool = False) -> str | None:

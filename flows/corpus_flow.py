@@ -1,0 +1,27 @@
+"""The `corpus` flow: a human-read corpus (SpokenCOCO, Flickr8kAudio) written under <out>/corpora/<name>/ with its
+shards as tasks on the configured runner, then its card; `voxemoset corpus` does the same in one process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.stage_flows import execute_runner
+from voxemoset.config import load_config
+from voxemoset.corpora import check_name
+from voxemoset.corpora.card import write_card
+from voxemoset.corpora.writer import corpus_runner
+from voxemoset.store.lock import out_lock
+
+
+@flow(name="corpus", log_prints=True)
+def corpus_flow(name: str, config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Write corpus `name` (spokencoco | flickr8k) in the published row layout; finished shards are skipped."""
+    check_name(name)
+    cfg = load_config(config_path, overrides)
+    with out_lock(cfg.out):
+        runner = corpus_runner(name, cfg)
+        summary = execute_runner(runner, cfg, force)
+        print(f"card: {write_card(runner.dir, name, summary)}")
+    return summary
