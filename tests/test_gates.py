@@ -240,3 +240,23 @@ def test_missing_emotion2vec_names_the_download(tmp_path):
 
     with pytest.raises(MissingWeightsError, match="hf download emotion2vec/emotion2vec_plus_large"):
         Emotion2vecScorer(tmp_path / "nowhere")
+
+
+def test_reference_pool_holds_metadata_and_reads_only_the_clips_a_round_picks(speech_out):
+    """Retries read reference audio on demand (each shard once per round, recent clips cached), the same bytes the
+    references table holds, instead of holding every clip in each gates process."""
+    from voxemoset.stages.gates.references import ReferencePool
+
+    out = load_config(speech_out).out
+    table = _table(out, "references")
+    pool = ReferencePool(stage_dir(out, "references"), cached_clips=2)
+    assert [r["reference_id"] for r in pool.rows] == [r["reference_id"] for r in table]
+    assert all("audio" not in r for r in pool.rows)
+    by_id = {r["reference_id"]: r["audio"]["bytes"] for r in table}
+    picked = [r["reference_id"] for r in table[:3]]
+    shards = {p for p in list_shards(stage_dir(out, "references"))
+              if set(picked) & set(pq.read_table(p, columns=["reference_id"]).column(0).to_pylist())}  # fmt: skip
+    assert pool.audio(picked) == {i: by_id[i] for i in picked} and pool.shard_reads == len(shards)
+    reads = pool.shard_reads
+    assert pool.audio(picked[-2:]) == {i: by_id[i] for i in picked[-2:]} and pool.shard_reads == reads  # cached
+    assert pool.audio(picked[:1]) == {picked[0]: by_id[picked[0]]} and pool.shard_reads == reads + 1  # fell out

@@ -10,6 +10,7 @@ from voxemoset.models.protocols import Synthesizer, SynthRequest
 from voxemoset.models.synthesis import SynthesisFailure, synthesize_16k
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.gates.attempts import candidate
+from voxemoset.stages.gates.references import ReferencePool
 
 
 def retry_seed(base: int, utt_id: str, attempt: int) -> int:
@@ -30,17 +31,17 @@ def retry_reference(utt: dict, attempt: int, pool: list[dict], cfg: GatesConfig)
 
 
 def regenerate(
-    todo: list[dict], history: dict[str, list[dict]], refs: list[dict], synth: Synthesizer, cfg: GatesConfig
+    todo: list[dict], history: dict[str, list[dict]], refs: ReferencePool, synth: Synthesizer, cfg: GatesConfig
 ) -> tuple[list[dict], list[np.ndarray | SynthesisFailure]]:
     """The next attempt of each utterance in `todo`: its candidate row and its 16 kHz clip (or why there is none).
 
-    `refs` is every reference (with its audio); `history` holds each utterance's attempts so far.
+    `refs` holds every reference (audio read for the ones chosen); `history` holds each utterance's attempts so far.
     """
-    by_ref = {r["reference_id"]: r for r in refs}
+    by_ref = {r["reference_id"]: r for r in refs.rows}
     pools: dict[tuple, list[dict]] = {}  # grouped once: a scan of every reference per retry is quadratic at scale
-    for r in refs:
+    for r in refs.rows:
         pools.setdefault((r["split"], r["emotion"]), []).append(r)
-    cands, requests = [], []
+    cands, chosen = [], []
     for u in todo:
         attempt = len(history[u["id"]]) + 1
         pool = pools.get((u["split"], u["emotion"]), [])
@@ -49,6 +50,12 @@ def regenerate(
         ref_fields = {"reference_id": ref["reference_id"], "reference_corpus": ref["corpus"],
                       "reference_speaker": ref["speaker"], "reference_text": ref["transcript"]}  # fmt: skip
         cands.append(candidate(u, attempt, retry_seed(cfg.seed, u["id"], attempt), ref_fields))
-        audio = decode_at_rate(ref["audio"]["bytes"], TTS_RATE)  # as the speech stage hands F5 its references
-        requests.append(SynthRequest(u["caption"], audio, ref["transcript"], cands[-1]["tts_seed"], u["speed"]))
+        chosen.append(ref)
+    audio = refs.audio(r["reference_id"] for r in chosen)
+    requests = [
+        # decoded as the speech stage hands F5 its references
+        SynthRequest(u["caption"], decode_at_rate(audio[r["reference_id"]], TTS_RATE), r["transcript"],
+                     c["tts_seed"], u["speed"])
+        for u, r, c in zip(todo, chosen, cands, strict=True)
+    ]  # fmt: skip
     return cands, synthesize_16k(synth, requests)

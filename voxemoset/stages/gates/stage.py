@@ -17,6 +17,7 @@ from voxemoset.config import Config, output_settings, speech_settings
 from voxemoset.models.protocols import Synthesizer
 from voxemoset.stages.gates.attempts import candidate, finish, load_history, output_schema, record_round, same_reference
 from voxemoset.stages.gates.judge import GateModels
+from voxemoset.stages.gates.references import ReferencePool
 from voxemoset.stages.gates.regenerate import regenerate
 from voxemoset.store.keys import model_identity
 from voxemoset.store.runner import (
@@ -24,7 +25,6 @@ from voxemoset.store.runner import (
     ShardJob,
     ShardOutput,
     StageBase,
-    list_shards,
     stage_dir,
     upstream_jobs,
     verified_shards,
@@ -32,12 +32,12 @@ from voxemoset.store.runner import (
 
 
 class _Models:
-    """Scorers loaded once; the synthesizer and the references table only when a retry needs them."""
+    """Scorers loaded once; the synthesizer and the reference pool only when a retry needs them."""
 
     def __init__(self, config: Config, gate_models: GateModels, synth_factory: Callable[[], Synthesizer]):
         self.config, self.gate, self._synth_factory = config, gate_models, synth_factory
         self._synth: Synthesizer | None = None
-        self._refs: list[dict] | None = None
+        self._refs: ReferencePool | None = None
         self._lock = threading.Lock()  # shard tasks in threads share this: load each thing once
 
     def synth(self) -> Synthesizer:
@@ -47,13 +47,11 @@ class _Models:
                 self._synth = self._synth_factory()
         return self._synth
 
-    def references(self) -> list[dict]:
-        """Every reference row (with its audio), read on first use."""
+    def references(self) -> ReferencePool:
+        """Every reference's metadata, read on first use; the audio of those a retry picks, when it does."""
         with self._lock:
             if self._refs is None:
-                cols = ["reference_id", "corpus", "speaker", "split", "emotion", "transcript", "audio"]
-                folder = stage_dir(self.config.out, "references")
-                self._refs = [r for p in list_shards(folder) for r in pq.read_table(p, columns=cols).to_pylist()]
+                self._refs = ReferencePool(stage_dir(self.config.out, "references"))
         return self._refs
 
 
