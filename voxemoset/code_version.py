@@ -24,3 +24,9 @@ def code_version() -> dict:
         info["git_commit"] = sha.stdout.strip()
         info["git_dirty"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
     return info
+
+
+def commit_label(info: dict) -> str:
+    """The commit as a card states it: the hash, "unknown" outside a checkout, and whether the tree was dirty."""
+    commit = info["git_commit"] or "unknown"
+    return commit + " (with uncommitted changes)" if info["git_dirty"] else commit

@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import yaml
 
 from voxemoset.audio import OUT_RATE
-from voxemoset.code_version import code_version
+from voxemoset.code_version import code_version, commit_label
 from voxemoset.corpora.base import SPLITS
 from voxemoset.corpora.rows import EXTRA_COLUMNS, PUBLISHED_COLUMNS, corpus_features
+from voxemoset.markdown import md_table
 from voxemoset.published.features import DESCRIPTIONS
 from voxemoset.published.hub_header import hub_header
 from voxemoset.published.shards import SplitStats, list_dataset_shards
@@ -67,12 +68,13 @@ def split_figures(data: Path) -> tuple[dict[str, SplitStats], dict[str, dict]]:
     for split, paths in list_dataset_shards(data).items():
         s, images, speakers, seconds = SplitStats(), set(), set(), 0.0
         for path in paths:
-            meta = pq.read_metadata(path)
+            shard = pq.ParquetFile(path)
+            meta = shard.metadata
             s.rows += meta.num_rows
             s.num_bytes += sum(meta.row_group(k).total_byte_size for k in range(meta.num_row_groups))
             s.files.append(path.name)
             s.file_bytes += path.stat().st_size
-            cols = pq.read_table(path, columns=["image_id", "speaker", "duration_s"])
+            cols = shard.read(columns=["image_id", "speaker", "duration_s"])
             images.update(cols.column("image_id").to_pylist())
             speakers.update(cols.column("speaker").to_pylist())
             seconds += sum(d for d in cols.column("duration_s").to_pylist() if d is not None)
@@ -81,11 +83,6 @@ def split_figures(data: Path) -> tuple[dict[str, SplitStats], dict[str, dict]]:
     order = {name: k for k, name in enumerate(SPLITS)}
     ordered = sorted(stats, key=lambda n: order.get(n, len(order)))
     return {n: stats[n] for n in ordered}, {n: extra[n] for n in ordered}
-
-
-def _table(head: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(str(x) for x in r) + " |" for r in rows])
 
 
 def card_text(name: str, data: Path, summary: dict) -> str:
@@ -110,9 +107,6 @@ def card_text(name: str, data: Path, summary: dict) -> str:
     columns = [*PUBLISHED_COLUMNS, *EXTRA_COLUMNS]
     column_rows = [[f"`{c}`", _OWN_DESCRIPTIONS.get(c) or DESCRIPTIONS[c]] for c in columns]
     code = code_version()
-    commit = code["git_commit"] or "unknown"
-    if code["git_dirty"]:
-        commit += " (with uncommitted changes)"
     parts = [
         f"---\n{header}---\n",
         f"# {pretty}, in VoxEmoset's row layout\n",
@@ -120,17 +114,17 @@ def card_text(name: str, data: Path, summary: dict) -> str:
         "`datasets`, `voxemoset train` and `voxemoset evaluate` read both alike.\n",
         "## Splits\n",
         split_rule + "\n",
-        _table(["split", "utterances", "images", "speakers", "hours", "shards", "size"], split_rows) + "\n",
+        md_table(["split", "utterances", "images", "speakers", "hours", "shards", "size"], split_rows) + "\n",
         "## Rejected utterances\n",
         f"{sum(rejects.values())} utterances listed by the corpus were left out; each is a row of "
         "`rejects/data/*.parquet` with its reason and the file it concerns.\n",
-        _table(["reason", "utterances"], reject_rows) + "\n",
+        md_table(["reason", "utterances"], reject_rows) + "\n",
         "## Columns\n",
-        _table(["column", "meaning"], column_rows) + "\n",
+        md_table(["column", "meaning"], column_rows) + "\n",
         "## Terms\n",
         TERMS.format(name=pretty, images=_IMAGES[name]) + "\n",
         "## Provenance\n",
-        f"Written by voxemoset {code['voxemoset']}, commit `{commit}`.\n",
+        f"Written by voxemoset {code['voxemoset']}, commit `{commit_label(code)}`.\n",
     ]
     return "\n".join(parts)
 

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from voxemoset.config import ReportConfig
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
+from voxemoset.markdown import md_table
 from voxemoset.published.features import COLUMNS, MEDIA_COLUMNS
 from voxemoset.published.shards import list_dataset_shards
 from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
@@ -125,11 +126,6 @@ def compute(out: Path, settings: ReportConfig | None = None) -> dict:
     }
 
 
-def _md_table(head: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join("" if x is None else str(x) for x in r) + " |" for r in rows])
-
-
 def table1_notes(report: dict) -> str:
     """How Table 1 was computed (sample sizes, seed, CLIP), and why CLIPScore is missing if it is."""
     method = report["table1_method"]
@@ -161,15 +157,15 @@ def to_markdown(report: dict) -> str:
     w = report["words"]
     parts = [
         "# VoxEmoset report\n",
-        "## Table 1\n", _md_table(["", *splits], t1), "\n" + table1_notes(report),
-        "\n## Utterances per emotion\n", _md_table(["emotion", *splits], emo),
-        "\n## Utterances per reference corpus\n", _md_table(["corpus", *splits], corp),
+        "## Table 1\n", md_table(["", *splits], t1), "\n" + table1_notes(report),
+        "\n## Utterances per emotion\n", md_table(["emotion", *splits], emo),
+        "\n## Utterances per reference corpus\n", md_table(["corpus", *splits], corp),
         f"\n## Reference speakers ({len(report['per_speaker'])}; the 30 most used)\n",
-        _md_table(["corpus", "speaker", "utterances"], spk),
-        "\n## WER (Whisper transcript vs caption)\n", _md_table(["split", "n", "mean", "median", "p90"], wer),
-        "\n## Synthesis attempts per kept utterance\n", _md_table(["attempts", *splits], attempts),
+        md_table(["corpus", "speaker", "utterances"], spk),
+        "\n## WER (Whisper transcript vs caption)\n", md_table(["split", "n", "mean", "median", "p90"], wer),
+        "\n## Synthesis attempts per kept utterance\n", md_table(["attempts", *splits], attempts),
         f"\nCaptions outside the {w['band'][0]}-{w['band'][1]} word band: {w['outside_band']}\n",
-        "\n## Rejects\n", _md_table(["stage", "reason", "count"], rej) if rej else "none",
+        "\n## Rejects\n", md_table(["stage", "reason", "count"], rej) if rej else "none",
         "\n![words](words.png) ![dnsmos](dnsmos.png) ![confusion](confusion.png) ![attempts](attempts.png)\n",
     ]  # fmt: skip
     return "\n".join(parts)

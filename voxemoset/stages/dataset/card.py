@@ -7,9 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from voxemoset.code_version import code_version
+from voxemoset.code_version import code_version, commit_label
 from voxemoset.config import output_settings
 from voxemoset.emotions import EMOTIONS
+from voxemoset.markdown import md_table
 from voxemoset.published.features import COLUMNS, DESCRIPTIONS, features
 from voxemoset.published.hub_header import hub_header
 from voxemoset.published.shards import SplitStats
@@ -115,12 +116,6 @@ def card_header(config, splits: dict[str, SplitStats]) -> dict:
     return hub_header(described, features(), splits)
 
 
-def _md_table(head: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def card_text(
     config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None, data: Path | None = None
 ) -> str:
@@ -134,9 +129,6 @@ def card_text(
     ]
     emotion_rows = [[e, *(counts["emotions"].get(n, {}).get(e, 0) for n in splits)] for e in EMOTIONS]
     code = prov["code"]
-    commit = code["git_commit"] or "unknown"
-    if code["git_dirty"]:
-        commit += " (with uncommitted changes)"
     model_rows = [[role, f"`{m}`"] for role, m in prov["models"].items() if m]
     parts = [
         f"---\n{header}---\n",
@@ -147,19 +139,19 @@ def card_text(
         f"(CREMA-D, MEAD, RAVDESS), and {gates_summary(config.gates)}.\n",
         '```python\nfrom datasets import load_dataset\n\nds = load_dataset("<this repo>")\n```\n',
         "## Splits\n",
-        _md_table(["split", "utterances", "images", "shards", "size"], split_rows) + "\n",
+        md_table(["split", "utterances", "images", "shards", "size"], split_rows) + "\n",
         "## How clips were kept\n",
         gates_section(config.gates),
         *(["## This build's figures\n", figures_section(data, Path(config.out))] if data is not None else []),
         "## Utterances per emotion\n",
-        _md_table(["emotion", *splits], emotion_rows) + "\n",
+        md_table(["emotion", *splits], emotion_rows) + "\n",
         "## Columns\n",
-        _md_table(["column", "meaning"], [[f"`{c}`", DESCRIPTIONS[c]] for c in COLUMNS]) + "\n",
+        md_table(["column", "meaning"], [[f"`{c}`", DESCRIPTIONS[c]] for c in COLUMNS]) + "\n",
         "## Licences\n",
         LICENCES + ("\n\n" + cfg.license_notes if cfg.license_notes else "") + "\n",
         "## Provenance\n",
-        f"Built by voxemoset {code['voxemoset']}, commit `{commit}`.\n",
-        _md_table(["role", "model"], model_rows) + "\n",
+        f"Built by voxemoset {code['voxemoset']}, commit `{commit_label(code)}`.\n",
+        md_table(["role", "model"], model_rows) + "\n",
         "### Captioning prompt\n",
         "```text\n" + (prompt_text or "(prompt file not found when the dataset was built)").strip() + "\n```\n",
         "### Thresholds\n",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from voxemoset.config import GatesConfig
+from voxemoset.markdown import md_table
 from voxemoset.published.shards import list_dataset_shards
 from voxemoset.store.runner import list_shards, stage_dir
 
@@ -123,11 +124,9 @@ def gates_rejects(out: Path) -> dict[str, int]:
 def figures_section(data: Path, out: Path) -> str:
     """The card's "This build's figures" section."""
     head = ["split", "utterances", "images", "mean DNSMOS OVRL", "Emo-C", "mean attempts", "passed at first try"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in build_figures(data)]
     dropped = gates_rejects(out)
     said = ", ".join(f"{reason} {n}" for reason, n in dropped.items()) if dropped else "none"
     notes = ("Mean DNSMOS OVRL is over every clip (`voxemoset report` computes the paper's NMOS on a random sample); "
              "Emo-C is the mean emotion2vec probability of the intended emotion (`emo_target_conf`).\n\n"
              f"Utterances the gates dropped after their attempts ran out: {said}.")  # fmt: skip
-    return "\n".join(lines) + "\n\n" + notes + "\n"
+    return md_table(head, build_figures(data)) + "\n\n" + notes + "\n"

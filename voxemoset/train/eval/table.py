@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voxemoset.markdown import md_table
+
 NAMES = {"fid": "FID ↓", "clip_score": "CLIPScore ↑", "emo_a": "Emo-A ↑"}
 
 
@@ -37,12 +39,10 @@ def markdown(table: dict) -> str:
     for col in table["columns"]:
         name, metric = col.rsplit("/", 1)
         header.append(f"{name} {NAMES[metric]}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table["rows"]:
-        cells = [_cell(row["values"][c], c.rsplit("/", 1)[1]) for c in table["columns"]]
-        lines.append("| " + " | ".join([row["name"], *cells]) + " |")
+    rows = [[row["name"], *(_cell(row["values"][c], c.rsplit("/", 1)[1]) for c in table["columns"])]
+            for row in table["rows"]]  # fmt: skip
     sizes = ", ".join(f"{t['name']}: {t['prompts']} prompts (seed {t['seed']})" for t in table["test_sets"])
-    return "\n".join(lines) + f"\n\n{sizes}.\n"
+    return md_table(header, rows) + f"\n\n{sizes}.\n"
 
 
 def write_table(table: dict, out_dir: Path) -> tuple[Path, Path]:
