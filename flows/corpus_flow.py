@@ -10,7 +10,7 @@ from prefect import flow
 from flows.stage_flows import execute_runner
 from voxemoset.config import load_config
 from voxemoset.corpora import check_name
-from voxemoset.corpora.card import write_card
+from voxemoset.corpora.card import CARD
 from voxemoset.corpora.writer import corpus_runner
 from voxemoset.store.lock import out_lock
 
@@ -22,6 +22,6 @@ def corpus_flow(name: str, config_path: str, overrides: dict[str, Any] | None = 
     cfg = load_config(config_path, overrides)
     with out_lock(cfg.out):
         runner = corpus_runner(name, cfg)
-        summary = execute_runner(runner, cfg, force)
-        print(f"card: {write_card(runner.dir, name, summary)}")
+        summary = execute_runner(runner, cfg, force)  # the runner's finalize writes the card
+    print(f"card: {runner.dir / CARD}")
     return summary

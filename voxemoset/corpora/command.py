@@ -21,6 +21,7 @@ def corpus(
     shards under <out>/corpora/NAME/data/, with rejects; a rerun skips finished shards."""
     from voxemoset.config import load_config
     from voxemoset.corpora import check_name
+    from voxemoset.corpora.card import CARD
     from voxemoset.corpora.writer import corpus_dir, run_corpus
 
     check_name(name)
@@ -31,4 +32,5 @@ def corpus(
         f"{name}: {summary['rows']} utterances, {sum(summary['rejects'].values())} rejects ({rejects}); "
         f"{summary['computed']} shards computed, {summary['skipped']} skipped"
     )
-    typer.echo(f"output: {corpus_dir(cfg.out, name) / 'data'} (card: {corpus_dir(cfg.out, name) / 'README.md'})")
+    folder = corpus_dir(cfg.out, name)
+    typer.echo(f"output: {folder / 'data'} (card: {folder / CARD})")

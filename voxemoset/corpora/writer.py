@@ -107,7 +107,8 @@ class CorpusRunner(StageRunner):
         self.dir = corpus_dir(out, stage.corpus)
 
     def finalize(self, plan: Plan, computed: int) -> dict:
-        """Drop shards of an older plan (another shard count makes other names), then the runner's own finalize."""
+        """Drop shards of an older plan (another shard count makes other names), the runner's own finalize, then
+        the card (whichever driver ran the shards: this process or the `corpus` flow's tasks)."""
         names = {j.name for j in plan.jobs}
         for folder, suffix in ((DATA_DIR, ".parquet"), (f"rejects/{DATA_DIR}", ".parquet"),
                                (f"{MARKER_DIR}/{DATA_DIR}", ".json")):  # fmt: skip
@@ -115,7 +116,9 @@ class CorpusRunner(StageRunner):
                 if f"{DATA_DIR}/{p.name.removesuffix(suffix)}" not in names:
                     log.info("%s: removing %s, no longer planned", self.stage.name, p)
                     p.unlink()
-        return super().finalize(plan, computed)
+        summary = super().finalize(plan, computed)
+        write_card(self.dir, self.stage.corpus, summary)
+        return summary
 
 
 def corpus_runner(name: str, config: Config) -> CorpusRunner:
@@ -137,6 +140,4 @@ def run_corpus(name: str, config: Config, force: bool = False, progress: bool = 
 
     with out_lock(config.out):
         runner = corpus_runner(name, config)
-        summary = runner.drive(compute, force)
-        write_card(runner.dir, name, summary)
-        return summary
+        return runner.drive(compute, force)
