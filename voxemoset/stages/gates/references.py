@@ -21,7 +21,8 @@ CACHED_CLIPS = 512  # ~50-100 MB of FLAC: a round's worth, reused by the next ro
 
 
 class ReferencePool:
-    """The references stage's rows without their audio (`rows`), and `audio(ids)` for the clips a round needs."""
+    """The references stage's rows without their audio (`rows`, by id, by (split, emotion)), and `audio(ids)` for
+    the clips a round needs."""
 
     def __init__(self, folder: Path, cached_clips: int = CACHED_CLIPS):
         self.rows: list[dict] = []
@@ -30,6 +31,11 @@ class ReferencePool:
             for row in pq.read_table(path, columns=META_COLUMNS).to_pylist():
                 self.rows.append(row)
                 self._shard_of[row["reference_id"]] = path
+        self.by_id = {r["reference_id"]: r for r in self.rows}
+        # Grouped once per process: a scan of every reference per retry is quadratic at scale.
+        self.groups: dict[tuple[str, str], list[dict]] = {}
+        for r in self.rows:
+            self.groups.setdefault((r["split"], r["emotion"]), []).append(r)
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cached_clips = cached_clips
         self._lock = threading.Lock()  # gates shard tasks in threads share one pool
@@ -40,8 +46,6 @@ class ReferencePool:
         wanted = dict.fromkeys(ids)
         with self._lock:
             got = {i: self._cache[i] for i in wanted if i in self._cache}
-            for i in got:
-                self._cache.move_to_end(i)
             by_shard: dict[Path, set[str]] = {}
             for i in wanted:
                 if i not in got:

@@ -37,16 +37,11 @@ def regenerate(
 
     `refs` holds every reference (audio read for the ones chosen); `history` holds each utterance's attempts so far.
     """
-    by_ref = {r["reference_id"]: r for r in refs.rows}
-    pools: dict[tuple, list[dict]] = {}  # grouped once: a scan of every reference per retry is quadratic at scale
-    for r in refs.rows:
-        pools.setdefault((r["split"], r["emotion"]), []).append(r)
     cands, chosen = [], []
     for u in todo:
         attempt = len(history[u["id"]]) + 1
-        pool = pools.get((u["split"], u["emotion"]), [])
-        alt = retry_reference(u, attempt, pool, cfg)
-        ref = by_ref[u["reference_id"]] if alt is None else alt
+        alt = retry_reference(u, attempt, refs.groups.get((u["split"], u["emotion"]), []), cfg)
+        ref = refs.by_id[u["reference_id"]] if alt is None else alt
         ref_fields = {"reference_id": ref["reference_id"], "reference_corpus": ref["corpus"],
                       "reference_speaker": ref["speaker"], "reference_text": ref["transcript"]}  # fmt: skip
         cands.append(candidate(u, attempt, retry_seed(cfg.seed, u["id"], attempt), ref_fields))
