@@ -1,6 +1,7 @@
 # Sourced by the setup scripts. Each environment pulls ~3 GB of wheels (torch and its CUDA libraries) over a network
 # that sometimes cuts a connection mid-file: pip resumes a cut download (PIP_RESUME_RETRIES; older pips ignore it), and
 # a failed install is tried again whole, up to three times, before the script gives up.
+# need_disk checks the space first: a full disk fails every retry with ENOSPC, so say so once instead.
 export PIP_RESUME_RETRIES=${PIP_RESUME_RETRIES:-20}
 
 pip_install() {  # pip_install PYTHON PIP_INSTALL_ARGS...
@@ -12,4 +13,15 @@ pip_install() {  # pip_install PYTHON PIP_INSTALL_ARGS...
     done
     echo "pip install failed 3 times: $*" >&2
     return 1
+}
+
+need_disk() {  # need_disk VENV_DIR GB: before building a missing VENV_DIR, one error line if the disk has under GB free
+    local dir=$1 gb=$2 free mount
+    [ -x "$dir/bin/python" ] && return 0
+    free=$(df -Pk . | awk 'NR == 2 {print int($4 / 1048576)}')
+    mount=$(df -P . | awk 'NR == 2 {print $6}')
+    if ((free < gb)); then
+        echo "error: building $dir needs about $gb GB of free disk (torch and its CUDA libraries); $mount has $free GB" >&2
+        exit 1
+    fi
 }

@@ -16,6 +16,7 @@ if ((${#need[@]})); then
 fi
 
 python=$(command -v python3.11 || command -v python3)
+need_disk .venv 9
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # constraints.txt pins what resolved together (torch 2.14.1 + torchvision 0.29.1 + torchaudio 2.11).
 pip_install .venv/bin/python -q --upgrade pip

@@ -16,6 +16,7 @@ if ! ldconfig -p 2>/dev/null | grep -q libsndfile; then
 fi
 
 python=$(command -v python3.11 || command -v python3)
+need_disk .venv-sonar 10
 [ -x .venv-sonar/bin/python ] || "$python" -m venv .venv-sonar
 pip_install .venv-sonar/bin/python -q --upgrade pip
 # fairseq2n's wheels are built per torch version: keep torch at the one fairseq2 0.8.1 pins.

@@ -10,6 +10,7 @@ source scripts/pip_retry.sh
 venv=${1:-.venv-vllm}
 python=$(command -v python3.11 || command -v python3)
 
+need_disk "$venv" 9
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=(pip_install "$venv/bin/python" -q)
 "${pip[@]}" --upgrade pip packaging
