@@ -2,7 +2,7 @@
 # Set up voxemoset on a fresh Debian/Ubuntu machine: system tools, .venv, the package with pinned deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/pip_retry.sh
+source scripts/setup_lib.sh
 
 # ffmpeg decodes MEAD's m4a (and datasets' Audio via torchcodec); espeak-ng and sox make fixture speech;
 # chromium opens the report's HTML page in a test.
@@ -15,9 +15,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-python=$(command -v python3.11 || command -v python3)
-need_disk .venv 9
-[ -x .venv/bin/python ] || "$python" -m venv .venv
+make_venv .venv 9
 # constraints.txt pins what resolved together (torch 2.14.1 + torchvision 0.29.1 + torchaudio 2.11).
 pip_install .venv/bin/python -q --upgrade pip
 pip_install .venv/bin/python -q -c constraints.txt -e ".[dev,ray,train]"

