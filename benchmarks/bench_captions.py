@@ -130,7 +130,8 @@ def main() -> None:
     prompt = default_prompt()
 
     t0 = time.perf_counter()
-    cfg = CaptionsConfig(backend="transformers", device="cpu", dtype=args.dtype, max_new_tokens=args.max_new_tokens)
+    cfg = CaptionsConfig(backend="transformers", device="cpu", dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                         batch_size=args.batch_size)  # fmt: skip
     hf = TransformersCaptioner.load(args.model, prompt.read_text(), cfg, "bench")
     hf_load_s = time.perf_counter() - t0
     tok = hf.processor.tokenizer

@@ -243,8 +243,9 @@ def measure_llava(tiny: bool, device: torch.device, deadline: float) -> dict:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     max_new = 8 if tiny else cfg.max_new_tokens
     processor, model = gm.build_llava(tiny, device, dtype)
+    batches = LLAVA_TINY_BATCHES if tiny else tuple(LLAVA_REAL)
     captioner = TransformersCaptioner(processor, model, default_prompt().read_text(), "bench", max_new,
-                                      cfg.temperature, cfg.top_p)  # fmt: skip
+                                      cfg.temperature, cfg.top_p, batch_size=max(batches))  # fmt: skip
     steps: list[int] = []  # decoding steps of each generate call (random weights rarely stop early)
     plain_generate = model.generate
 
@@ -254,7 +255,6 @@ def measure_llava(tiny: bool, device: torch.device, deadline: float) -> dict:
         return out
 
     model.generate = generate
-    batches = LLAVA_TINY_BATCHES if tiny else tuple(LLAVA_REAL)
     images = [gm.photo(i) for i in range(max(batches))]
     ids = processor(images=images[:1], text=[captioner.text], return_tensors="pt")["input_ids"]
     prompt_tokens, image_tokens = ids.shape[1], int((ids == model.config.image_token_index).sum())

@@ -17,6 +17,7 @@ import numpy as np
 from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
+from voxemoset.models.oom import run_halving
 from voxemoset.models.safe_load import read_state_dict, short_reason
 
 if TYPE_CHECKING:
@@ -140,21 +141,25 @@ class Emotion2vecScorer:
         self.batch_size = batch_size
 
     def score(self, clips: list[np.ndarray]) -> list[dict[str, float]]:
-        """Per clip, the probability of each of the five emotions (of the model's nine labels)."""
+        """Per clip, the probability of each of the five emotions (of the model's nine labels).
+
+        Out of memory, the whole call runs again at half the batch size, which the scorer keeps (models/oom.py).
+        (funasr's Emotion2vec runs a batch's clips one by one, so a smaller batch mostly frees what caches held.)
+        """
         if not clips:
             return []
-        results = self.model.generate(
-            [np.asarray(c, dtype=np.float32) for c in clips],
-            fs=OUT_RATE,
-            granularity="utterance",
-            extract_embedding=False,
-            batch_size=self.batch_size,
-        )
+        audio = [np.asarray(c, dtype=np.float32) for c in clips]
+        results = run_halving(self, lambda size: self._generate(audio, size), "emotion2vec")
         out = []
         for res in results:
             by_label = {label.split("/")[-1]: float(s) for label, s in zip(res["labels"], res["scores"], strict=True)}
             out.append({EMOTION2VEC_TO_EMOTION[k]: by_label.get(k, 0.0) for k in EMOTION2VEC_TO_EMOTION})
         return out
+
+    def _generate(self, audio: list[np.ndarray], batch_size: int) -> list[dict]:
+        return self.model.generate(
+            audio, fs=OUT_RATE, granularity="utterance", extract_embedding=False, batch_size=batch_size
+        )
 
 
 def top_emotion(scores: dict[str, float]) -> tuple[str, float]:

@@ -16,6 +16,7 @@ import numpy as np
 from voxemoset.audio import TTS_RATE
 from voxemoset.models.f5tts_fast import DiTStep, FastOptions, batch_fill, bucket_length, check_fast, timesteps
 from voxemoset.models.f5tts_files import F5_DOWNLOAD, F5_MODEL, check_arch, locate_f5, locate_vocos
+from voxemoset.models.oom import run_halving
 from voxemoset.models.protocols import SynthRequest
 from voxemoset.models.safe_load import corrupt_weights_named
 from voxemoset.models.vocos import load_vocos
@@ -180,15 +181,21 @@ class F5Synthesizer:
         return _Item(cond, rms, tokens, ref_frames, duration)
 
     def synthesize(self, requests: list[SynthRequest]) -> list[np.ndarray]:
-        """24 kHz waveforms in request order; requests of similar length share a sampling pass."""
+        """24 kHz waveforms in request order; requests of similar length share a sampling pass.
+
+        Out of memory, the whole call runs again at half the batch size, which the synthesizer keeps (models/oom.py).
+        """
         items = [self.prepare(r) for r in requests]
+        return run_halving(self, lambda size: self._synthesize(items, [r.seed for r in requests], size), "F5-TTS")
+
+    def _synthesize(self, items: list[_Item], seeds: list[int], batch_size: int) -> list[np.ndarray]:
         order = sorted(range(len(items)), key=lambda i: (items[i].duration, i))
         out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(items)
-        for k in range(0, len(order), self.batch_size):
-            idx = order[k : k + self.batch_size]
-            run = idx + idx[-1:] * batch_fill(len(idx), self.batch_size, self.fast)  # repeats: fewer compiled shapes
-            mels = self.sample([items[i] for i in run], [requests[i].seed for i in run])[: len(idx)]
-            for i, wave in zip(idx, self.vocode(mels, [items[i].rms for i in idx]), strict=True):
+        for k in range(0, len(order), batch_size):
+            idx = order[k : k + batch_size]
+            run = idx + idx[-1:] * batch_fill(len(idx), batch_size, self.fast)  # repeats: fewer compiled shapes
+            mels = self.sample([items[i] for i in run], [seeds[i] for i in run])[: len(idx)]
+            for i, wave in zip(idx, self.vocode(mels, [items[i].rms for i in idx], batch_size), strict=True):
                 out[i] = wave
         return out
 
@@ -247,7 +254,7 @@ class F5Synthesizer:
         pred, null = tr(x=x, cond=cond, text=text, time=t, mask=mask, cfg_infer=True, cache=True).chunk(2, dim=0)
         return pred + (pred - null) * self.cfg_strength
 
-    def vocode(self, mels: list[torch.Tensor], rms: list[torch.Tensor]) -> list[np.ndarray]:
+    def vocode(self, mels: list[torch.Tensor], rms: list[torch.Tensor], batch_size: int) -> list[np.ndarray]:
         """Vocos on mels of equal length together (no padding, so no edge effects), loudness restored as F5 does."""
         import torch
 
@@ -257,8 +264,8 @@ class F5Synthesizer:
         out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(mels)
         with torch.inference_mode():
             for idx in groups.values():
-                for k in range(0, len(idx), self.batch_size):
-                    part = idx[k : k + self.batch_size]
+                for k in range(0, len(idx), batch_size):
+                    part = idx[k : k + batch_size]
                     waves = self.vocoder.decode(torch.stack([mels[i] for i in part]).permute(0, 2, 1))
                     for i, w in zip(part, waves, strict=True):
                         if rms[i] < TARGET_RMS:

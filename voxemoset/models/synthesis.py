@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voxemoset.audio import to_out_rate
+from voxemoset.models.oom import is_out_of_memory
 from voxemoset.models.protocols import Synthesizer, SynthRequest
 
 SYNTHESIS_FAILED = "synthesis_failed"  # the model raised for this request
@@ -26,10 +27,16 @@ class SynthesisFailure:
 
 
 def synthesize_each(synth: Synthesizer, requests: list[SynthRequest]) -> list[np.ndarray | str]:
-    """Waveforms, or an error text per request that fails: a failing batch is retried one request at a time."""
+    """Waveforms, or an error text per request that fails: a failing batch is retried one request at a time.
+
+    Out of memory is no fault of a request: it goes on to the caller (the synthesizer has already halved its
+    batch down to 1, models/oom.py), and the shard is retried rather than its items rejected for good.
+    """
     try:
         return list(synth.synthesize(requests))
-    except Exception as e:  # noqa: BLE001 - any model error rejects its item, never the shard
+    except Exception as e:  # noqa: BLE001 - any other model error rejects its item, never the shard
+        if is_out_of_memory(e):
+            raise
         if len(requests) == 1:
             return [f"{type(e).__name__}: {e}"[:500]]
         return [synthesize_each(synth, [r])[0] for r in requests]

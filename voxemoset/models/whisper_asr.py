@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voxemoset.audio import OUT_RATE
+from voxemoset.models.oom import run_halving
 from voxemoset.models.resolve import redownload_command, resolve_checkpoint
 from voxemoset.models.safe_load import load_pretrained
 
@@ -44,12 +45,18 @@ class WhisperTranscriber:
         self.max_new_tokens, self.language = max_new_tokens, language
 
     def transcribe(self, clips: list[np.ndarray]) -> list[str]:
-        """One transcript per 16 kHz clip."""
+        """One transcript per 16 kHz clip.
+
+        Out of memory, the whole call runs again at half the batch size, which the model keeps (models/oom.py).
+        """
+        return run_halving(self, lambda size: self._transcribe(clips, size), "Whisper")
+
+    def _transcribe(self, clips: list[np.ndarray], batch_size: int) -> list[str]:
         import torch
 
         texts: list[str] = []
-        for i in range(0, len(clips), self.batch_size):
-            batch = [np.asarray(c, dtype=np.float32) for c in clips[i : i + self.batch_size]]
+        for i in range(0, len(clips), batch_size):
+            batch = [np.asarray(c, dtype=np.float32) for c in clips[i : i + batch_size]]
             feats = self.processor.feature_extractor(batch, sampling_rate=OUT_RATE, return_tensors="pt").input_features
             with torch.inference_mode():
                 ids = self.model.generate(

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import LogitsProcessor
 
+from voxemoset.models.oom import run_halving
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -60,8 +62,9 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
 class TransformersCaptioner:
     """LLaVA-OneVision through transformers: batched `generate`, left padding, per-item seeded sampling."""
 
-    def __init__(self, processor, model, prompt: str, name: str, max_new_tokens: int, temperature: float, top_p: float):
-        self.processor, self.model, self.name = processor, model, name
+    def __init__(self, processor, model, prompt: str, name: str, max_new_tokens: int, temperature: float, top_p: float,
+                 batch_size: int = 16):  # fmt: skip
+        self.processor, self.model, self.name, self.batch_size = processor, model, name, batch_size
         self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         # Decoder-only batches must be left-padded so every row's answer starts at the same position.
         self.processor.tokenizer.padding_side = "left"
@@ -85,15 +88,27 @@ class TransformersCaptioner:
         # trust_remote_code=False: the Auto class then never imports code the folder names.
         processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
         model = model.to(device).eval()
-        return cls(processor, model, prompt, name, cfg.max_new_tokens, cfg.temperature, cfg.top_p)
+        return cls(processor, model, prompt, name, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.batch_size)
 
-    @torch.inference_mode()
     def caption(self, images: list[Image.Image], seeds: list[int], ids: list[str] | None = None) -> list[str]:
-        """One raw answer per image, all in one `generate` call."""
-        from transformers import GenerationConfig, LogitsProcessorList
+        """One raw answer per image, one `generate` call per `batch_size` images.
 
+        Out of memory, the whole call runs again at half the batch size, which the captioner keeps (models/oom.py).
+        """
         if not images:
             return []
+        return run_halving(self, lambda size: self._caption_batches(images, seeds, size), "LLaVA-OneVision")
+
+    def _caption_batches(self, images: list[Image.Image], seeds: list[int], batch_size: int) -> list[str]:
+        answers: list[str] = []
+        for k in range(0, len(images), batch_size):
+            answers += self._generate(images[k : k + batch_size], seeds[k : k + batch_size])
+        return answers
+
+    @torch.inference_mode()
+    def _generate(self, images: list[Image.Image], seeds: list[int]) -> list[str]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
         device = self.model.device
         inputs = self.processor(images=images, text=[self.text] * len(images), return_tensors="pt", padding=True)
         inputs = inputs.to(device)

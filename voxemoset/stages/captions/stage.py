@@ -73,14 +73,35 @@ def decode(data: bytes) -> Image.Image:
 def caption_images(
     images: dict[str, Image.Image], model: CaptionModel, cfg: CaptionsConfig
 ) -> dict[str, tuple[int, int, str, Verdict]]:
-    """Caption every image, re-asking failures with fresh seeds: image_id -> (attempts, seed, answer, verdict)."""
+    """Caption every image, re-asking failures with fresh seeds: image_id -> (attempts, seed, answer, verdict).
+
+    A captioner out of memory halves its batch and redoes the call that failed (models/oom.py); the shard then
+    starts over at the new size, so it is captioned exactly as a run configured with that batch size.
+    """
+    while True:
+        size = batch_of(model, cfg)
+        results = _caption_at(images, model, cfg, size)
+        if batch_of(model, cfg) == size:
+            return results
+
+
+def batch_of(model: CaptionModel, cfg: CaptionsConfig) -> int:
+    """Images per caption call: the configured batch, or less once the captioner has halved its own."""
+    return min(cfg.batch_size, getattr(model.captioner, "batch_size", cfg.batch_size))
+
+
+def _caption_at(
+    images: dict[str, Image.Image], model: CaptionModel, cfg: CaptionsConfig, size: int
+) -> dict[str, tuple[int, int, str, Verdict]]:
     results: dict[str, tuple[int, int, str, Verdict]] = {}
     pending = list(images)
     for attempt in range(1, cfg.max_attempts + 1):
-        for k in range(0, len(pending), cfg.batch_size):
-            batch = pending[k : k + cfg.batch_size]
+        for k in range(0, len(pending), size):
+            batch = pending[k : k + size]
             seeds = [derive_seed(cfg.seed, image_id, attempt) for image_id in batch]
             answers = model.captioner.caption([images[i] for i in batch], seeds, ids=batch)
+            if batch_of(model, cfg) != size:
+                return results  # halved: the caller starts over
             for image_id, seed, answer in zip(batch, seeds, answers, strict=True):
                 results[image_id] = (attempt, seed, answer, validate_answer(answer, model.lexicon, model.rules))
         pending = [i for i in pending if not results[i][3].ok]

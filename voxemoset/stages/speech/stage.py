@@ -136,15 +136,12 @@ class SpeechStage(StageBase):
                 text = refs[ref_id]["transcript"] or ""
                 todo.append((c, source, ref_id, SynthRequest(c["caption"], audio[ref_id], text, seed, cfg.speed)))
         rows, failures, start = [], [], time.perf_counter()
-        chunk = model_batch(model) * CHUNK_BATCHES
-        for k in range(0, len(todo), chunk):
-            part = todo[k : k + chunk]
-            clips = synthesize_16k(model.synth, [p[3] for p in part])
-            for (c, source, ref_id, req), clip in zip(part, clips, strict=True):
-                if isinstance(clip, SynthesisFailure):
-                    failures.append({"source": source, "reason": f"speech_{clip.reason}", "detail": clip.detail})
-                else:
-                    rows.append(_row(c, ref_id, refs[ref_id], req, clip, model.label, cfg))
+        clips = speak(model, [p[3] for p in todo])
+        for (c, source, ref_id, req), clip in zip(todo, clips, strict=True):
+            if isinstance(clip, SynthesisFailure):
+                failures.append({"source": source, "reason": f"speech_{clip.reason}", "detail": clip.detail})
+            else:
+                rows.append(_row(c, ref_id, refs[ref_id], req, clip, model.label, cfg))
         if not rows and any(not f["detail"].startswith("ValueError") for f in failures):
             # Bad inputs raise ValueError; anything else failing everywhere is a broken model or device, not the
             # captions: fail the shard so a rerun retries instead of recording rejects for good.
@@ -159,6 +156,22 @@ class SpeechStage(StageBase):
 def model_batch(model: SpeechModel) -> int:
     """The synthesizer's batch size (1 for one without)."""
     return int(getattr(model.synth, "batch_size", 1))
+
+
+def speak(model: SpeechModel, requests: list[SynthRequest]) -> list[np.ndarray | SynthesisFailure]:
+    """Each request's 16 kHz clip or failure, CHUNK_BATCHES batches at a time, every chunk at one batch size.
+
+    A synthesizer out of memory halves its batch and redoes the call that failed (models/oom.py); the chunks are
+    cut by the batch size too, so the shard starts over here: its output is exactly that of a run at the new size.
+    """
+    while True:
+        size, clips = model_batch(model), []
+        for k in range(0, len(requests), size * CHUNK_BATCHES):
+            clips += synthesize_16k(model.synth, requests[k : k + size * CHUNK_BATCHES])
+            if model_batch(model) != size:
+                break
+        else:
+            return clips
 
 
 def _row(c: dict, ref_id: str, ref: dict, req: SynthRequest, y: np.ndarray, label: str, cfg: SpeechConfig) -> dict:
