@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import errno
-import sys
+
+from voxemoset.store.imported import imported
 
 # Busy or interrupted files and sockets: another process may let go. (ENOSPC, EACCES, ENOENT... stay failed.)
 _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED,
@@ -13,20 +14,20 @@ _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, er
 def _network_types() -> tuple[type[BaseException], ...]:
     """Client libraries' connection and timeout errors, from those already imported (none is imported here)."""
     types: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    if httpx := sys.modules.get("httpx"):
+    if httpx := imported("httpx"):
         types.append(httpx.TransportError)
-    if requests := sys.modules.get("requests"):
+    if requests := imported("requests"):
         types += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
-    if urllib3 := sys.modules.get("urllib3"):
+    if urllib3 := imported("urllib3"):
         types += [urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError]
-    if openai := sys.modules.get("openai"):
+    if openai := imported("openai"):
         types += [openai.APIConnectionError, openai.APITimeoutError]
     return tuple(types)
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
     """torch's CUDA out-of-memory (what is left after a stage's own batch halving), without importing torch."""
-    torch = sys.modules.get("torch")
+    torch = imported("torch")  # a shard thread may still be importing it
     return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
 
 

@@ -8,7 +8,8 @@ process); quantised to 16-bit PCM, that flips samples and changes the dataset ha
 from __future__ import annotations
 
 import os
-import sys
+
+from voxemoset.store.imported import imported
 
 
 def cpu_threads(configured: int | None) -> int:
@@ -19,7 +20,7 @@ def cpu_threads(configured: int | None) -> int:
 def pin_cpu_threads(configured: int | None) -> int:
     """Set torch's intra-op threads (if torch is loaded: stages without models never import it)."""
     n = cpu_threads(configured)
-    torch = sys.modules.get("torch")
+    torch = imported("torch")  # another shard thread may be importing it right now
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
