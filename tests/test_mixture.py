@@ -58,6 +58,21 @@ def test_batches_are_seeded_resumable_and_split_across_ranks():
         assert b0 + b1 == whole
 
 
+@pytest.mark.parametrize(("sizes", "world"), [([10, 20], 2), ([4, 6], 2), ([3, 50], 4), ([1000, 600_000], 8)])
+def test_a_global_batch_holds_distinct_rows_of_each_dataset(sizes, world):
+    """No two ranks (nor two samples of one rank) train on one row in a step, unless a dataset has fewer rows than
+    were drawn from it: then its rows repeat as evenly as they can."""
+    sampler = WeightedBatches(sizes, [0.5, 0.5], batch_size=4, seed=0, world=world)
+    for number in range(300):
+        indices, which = sampler.global_batch(number)
+        for k, size in enumerate(sizes):
+            rows = [i for i, w in zip(indices, which, strict=True) if w == k]
+            counts = Counter(rows).values()
+            assert (max(counts, default=1) == 1) if len(rows) <= size else (max(counts) - min(counts) <= 1)
+            assert all(sampler.offsets[k] <= i < sampler.offsets[k] + size for i in rows)
+    assert sampler.global_batch(7) == sampler.global_batch(7)  # a function of (seed, batch number): resumable
+
+
 def test_mixture_config_rules(tmp_path):
     from voxemoset.train.config import load_yaml
 

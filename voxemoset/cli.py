@@ -234,7 +234,8 @@ def train(
     from voxemoset.train import train_from_yaml
 
     result = train_from_yaml(config, resume=resume, progress=sys.stderr.isatty())
-    out.print(f"step {result.step}; last checkpoint: {result.checkpoint}")
+    if result.main_process:  # one line per run, not one per process
+        out.print(f"step {result.step}; last checkpoint: {result.checkpoint}")
 
 
 @app.command()

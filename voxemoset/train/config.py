@@ -7,7 +7,7 @@ from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from voxemoset.config import Strict, read_yaml, validate
+from voxemoset.config import Strict, read_yaml, speed_only, validate
 
 SD15_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 WHISPER_ID = "openai/whisper-large-v3"
@@ -95,6 +95,9 @@ class TrainConfig(Strict):
     log_every: int = Field(10, ge=1)
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
     limit: int | None = Field(None, ge=1, description="use only the first N rows (trials)")
+    trace_rows: bool = speed_only(
+        False, description="each rank appends its rows of every micro-batch to <output_dir>/rows-<rank>.jsonl"
+    )  # changes no weight or loss: marked like the speed-only settings, so nothing keys on it
 
     @model_validator(mode="after")
     def _one_data_source(self) -> TrainConfig:

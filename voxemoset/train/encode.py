@@ -102,7 +102,8 @@ def encode_split(
         _check_producer(out, "whisper", None)
         return out
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, encoder.dtype) if device != "cpu" else torch.float32
+    # By type: several CPU processes name their device "cpu:0", and half precision on a CPU is slow and inexact.
+    dtype = getattr(torch, encoder.dtype) if torch.device(device).type != "cpu" else torch.float32
     whisper = WhisperFrames(encoder.model, device, dtype)
     _check_producer(out, "whisper", whisper.label)
     meta = {"encoder": "whisper", "model": whisper.label, "dim": whisper.dim, "frame_rate_hz": 50}

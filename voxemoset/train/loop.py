@@ -7,6 +7,10 @@ A checkpoint is a folder `checkpoint-<step>/` holding:
   train_config.json                  the run's TrainConfig (generate/evaluate read it)
   training_state.pt, rng-<rank>.pt   optimiser, LR schedule, grad scaler, step; noise generator and RNG per rank
 Checkpoints are written to a temp folder and renamed, so a killed run never leaves a half checkpoint.
+
+Several processes (`torchrun --nproc_per_node N -m voxemoset.cli train ...`, or `accelerate launch --multi_gpu`):
+the main process caches latents and embeddings first, writes the log and the checkpoint; every rank adds its own
+rng-<rank>.pt; the samplers give each rank a disjoint share of every global batch.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class TrainResult:
     step: int = 0
     checkpoint: Path | None = None
     samples: dict[str, int] = field(default_factory=dict)  # rows trained on per mixture dataset (this rank)
+    main_process: bool = True  # False on the other ranks of a several-process run: they report nothing
 
 
 def checkpoints(output_dir: Path) -> list[Path]:
@@ -230,19 +235,42 @@ def _set_trainable(sd, cfg: TrainConfig, device: torch.device, weight_dtype: tor
         sd.unet.enable_gradient_checkpointing()
 
 
+def _accelerator(cfg: TrainConfig):
+    """The Accelerator, refusing a launch whose processes would not join: without a GPU, accelerate runs each of
+    torchrun's processes alone unless ACCELERATE_USE_CPU is set, and N copies of one run would share a folder."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and acc.num_processes == 1:  # (mpirun sets no WORLD_SIZE: only this case is checked)
+        raise UserError(
+            f"the launcher started {launched} processes but accelerate joined {acc.num_processes}: "
+            "on a machine without a GPU set ACCELERATE_USE_CPU=1 (they then train on the CPU with gloo)"
+        )
+    return acc
+
+
+def _trace_rows(trace, step: int, micro: int, batch: dict) -> None:
+    """One line per micro-batch: the rows this rank trains on (`<dataset>/<id>` in a mixture: ids may collide)."""
+    ids = batch["id"]
+    if "source" in batch:
+        ids = [f"{source}/{row}" for source, row in zip(batch["source"], ids, strict=True)]
+    trace.write(json.dumps({"step": step, "micro": micro, "ids": ids}) + "\n")
+    trace.flush()
+
+
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -> TrainResult:
     """Run (or resume) training until `cfg.max_steps`; checkpoints land in `cfg.output_dir`."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
 
     from voxemoset.train.data import collate
 
-    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    acc = _accelerator(cfg)
     set_seed(cfg.seed)  # the same SIB/LoRA initialisation on every rank
     torch.backends.cuda.matmul.allow_tf32 = True
     weight_dtype = DTYPES[cfg.mixed_precision]  # frozen weights live in it; trained weights stay fp32
@@ -276,12 +304,13 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
         step = load_checkpoint(start, acc, model, optimizer, lr_sched, gen, cfg)
     elif resume and acc.is_main_process:
         print(f"no checkpoint in {cfg.output_dir}: starting a new run", file=sys.stderr)
-    result = TrainResult(step=step, checkpoint=start)
+    result = TrainResult(step=step, checkpoint=start, main_process=acc.is_main_process)
     if step >= cfg.max_steps:
         return result
 
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     log = open(cfg.output_dir / "log.jsonl", "a") if acc.is_main_process else None  # noqa: SIM115
+    trace = open(cfg.output_dir / f"rows-{acc.process_index}.jsonl", "a") if cfg.trace_rows else None  # noqa: SIM115
     if acc.is_main_process:
         trainable = count_parameters(acc.unwrap_model(model))
         print(f"training {cfg.mode}: {trainable / 1e6:.2f}M trainable parameters, {len(dataset)} rows", file=sys.stderr)
@@ -298,6 +327,8 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
         epoch, skip = divmod(micro, sampler.per_epoch)
         sampler.set_position(epoch, skip)
         for batch in loader:
+            if trace is not None:
+                _trace_rows(trace, step + 1, micro, batch)
             batch = _to_device(batch, acc.device)
             if whisper is not None:
                 batch["frames"], batch["frame_mask"] = whisper(batch.pop("audio"))
@@ -340,7 +371,8 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
     result.step = step
     if bar is not None:
         bar.close()
-    if log is not None:
-        log.close()
+    for f in (log, trace):
+        if f is not None:
+            f.close()
     acc.end_training()
     return result
