@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -64,6 +65,20 @@ def _loopback_runner_class() -> type:
     return LoopbackRayTaskRunner
 
 
+def _worker_env(cfg: OrchestrationConfig) -> dict[str, str]:
+    """What every Ray worker of the build runs with."""
+    # Several workers share a node's cores, each pinned to `cpu_threads` torch threads (the same count in every
+    # runner, so outputs match). OpenMP's idle threads spin by default and then steal the cores the other workers
+    # compute on: two 2-thread F5 workers on 2 cores took 11 s where one took 3.3 s; waiting passively, 5-6 s.
+    # How threads wait changes no result.
+    env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    # Ray workers do not inherit Prefect's settings: without the API URL each would start a temporary
+    # server of its own (seconds per worker) and its task runs would not show in this flow run.
+    if url := _api_url(local=cfg.ray_address is None):
+        env["PREFECT_API_URL"] = url
+    return env
+
+
 def make_task_runner(cfg: OrchestrationConfig):
     """A fresh task runner for one flow run."""
     if cfg.task_runner == "ray":
@@ -72,12 +87,11 @@ def make_task_runner(cfg: OrchestrationConfig):
         init = {"include_dashboard": False}
         if cfg.ray_num_cpus:
             init["num_cpus"] = cfg.ray_num_cpus
-        # Ray workers do not inherit Prefect's settings: without the API URL each would start a temporary
-        # server of its own (seconds per worker) and its task runs would not show in this flow run.
-        if url := _api_url(local=cfg.ray_address is None):
-            init["runtime_env"] = {"env_vars": {"PREFECT_API_URL": url}}
+        init["runtime_env"] = {"env_vars": _worker_env(cfg)}
         if cfg.ray_address is None:
-            init["_node_ip_address"] = "127.0.0.1"
+            # "local": always a new cluster of our own, never one `ray start` left on this machine (ray.init()
+            # with no address would join that, and refuse our num_cpus).
+            init.update(address="local", _node_ip_address="127.0.0.1")
             return _loopback_runner_class()(init_kwargs=init)
         return RayTaskRunner(address=cfg.ray_address, init_kwargs=init)
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)

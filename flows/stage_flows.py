@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -15,16 +16,17 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NONE as NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.gpu_workers import WorkerPool, runner_for, threads_per_task, worker_pool
 from flows.runners import make_task_runner
+from flows.shared_out import check_shared_out
 from flows.transient import is_transient
 from voxemoset.config import Config, load_config, parse_config
-from voxemoset.corpora.writer import CORPUS_PREFIX, corpus_runner
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
 from voxemoset.store.lock import out_lock
 from voxemoset.store.runner import ShardJob, StageBase, StageRunner
-from voxemoset.store.threads import cpu_threads
 
 # The Ray task runner of the running `build`, shared by its stage flows: one local cluster (and one set
 # of warm workers) per build rather than one per stage, which costs seconds each.
@@ -58,34 +60,25 @@ def _retry_transient(task, task_run, state) -> bool:
 def run_shard(stage_name: str, config_data: dict, job: ShardJob) -> str:
     """Compute one shard (rows, rejects, marker) and return its path."""
     cfg = parse_config(config_data)
-    runner = _runner(stage_name, cfg)
+    runner = runner_for(stage_name, cfg)
     runner.run_job(job, _model_for(runner.stage, cfg))
     return str(runner.dir / f"{job.name}.parquet")
 
 
-def _runner(stage_name: str, cfg: Config) -> StageRunner:
-    """The runner of a chain stage, or of a corpus (`corpus_<name>`, written under <out>/corpora/<name>/)."""
-    if stage_name.startswith(CORPUS_PREFIX):
-        return corpus_runner(stage_name.removeprefix(CORPUS_PREFIX), cfg)
-    return StageRunner(get_stage(stage_name), cfg, cfg.out)
+@task(name="run_shard", cache_policy=NO_CACHE, retry_condition_fn=_retry_transient, retry_delay_seconds=2)
+def run_shard_on_worker(stage_name: str, job: ShardJob, pool: WorkerPool, folder: str) -> str:
+    """Hand one shard to the stage's next idle Ray worker (its models already loaded) and return its path."""
+    pool.run(job)
+    return str(Path(folder) / f"{job.name}.parquet")
 
 
-def _ray_options(stage: StageBase, cfg: Config):
-    """What a model stage's shard tasks ask Ray for: GPUs where the cluster has them (a cluster without
-    would leave such tasks pending forever), else as many CPUs as the task's torch threads, so Ray does
-    not stack several multi-threaded tasks on one core."""
-    if not stage.uses_gpu or cfg.orchestration.task_runner != "ray":
-        return nullcontext()
-    import ray
-    from prefect_ray.context import remote_options
-
-    if not ray.is_initialized():
-        return nullcontext()
-    resources = ray.cluster_resources()
-    if resources.get("GPU", 0) >= cfg.orchestration.gpus_per_task:
-        return remote_options(num_gpus=cfg.orchestration.gpus_per_task)
-    threads = cpu_threads(cfg.orchestration.cpu_threads)
-    return remote_options(num_cpus=max(1, min(threads, int(resources.get("CPU", 1)))))
+@contextmanager
+def _ray_session(cfg: Config) -> Iterator[Any]:
+    """A Ray task runner, entered; on an existing cluster every node first proves it sees `out`."""
+    with make_task_runner(cfg.orchestration) as runner:
+        if cfg.orchestration.ray_address is not None:
+            check_shared_out(cfg.out)
+        yield runner
 
 
 @contextmanager
@@ -93,7 +86,7 @@ def _shared_ray_runner(cfg: Config) -> Iterator[None]:
     if cfg.orchestration.task_runner != "ray" or _SHARED_RUNNER:
         yield
         return
-    with make_task_runner(cfg.orchestration) as runner:
+    with _ray_session(cfg) as runner:
         _SHARED_RUNNER["runner"] = runner
         try:
             yield
@@ -104,6 +97,8 @@ def _shared_ray_runner(cfg: Config) -> Iterator[None]:
 def _task_runner(cfg: Config):
     if "runner" in _SHARED_RUNNER:
         return nullcontext(_SHARED_RUNNER["runner"])
+    if cfg.orchestration.task_runner == "ray":
+        return _ray_session(cfg)
     return make_task_runner(cfg.orchestration)
 
 
@@ -115,7 +110,7 @@ def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
 def execute_runner(runner: StageRunner, cfg: Config, force: bool = False) -> dict:
     """`runner.drive` with its pending shards as `run_shard` tasks; counts and progress as artifacts."""
     stage, name = runner.stage, runner.stage.name
-    summary = runner.drive(lambda todo: _fan_out(stage, cfg, todo), force)
+    summary = runner.drive(lambda todo: _fan_out(stage, runner.dir, cfg, todo), force)
     if not summary["computed"]:
         create_progress_artifact(100.0, description=f"{name}: shards done")
     get_run_logger().info("%s: %d shards, %d computed", name, summary["shards"], summary["computed"])
@@ -123,24 +118,46 @@ def execute_runner(runner: StageRunner, cfg: Config, force: bool = False) -> dic
     return summary
 
 
-def _fan_out(stage: StageBase, cfg: Config, todo: list[ShardJob]) -> None:
+def _fan_out(stage: StageBase, folder: Path, cfg: Config, todo: list[ShardJob]) -> None:
     """One `run_shard` task per pending job; the model loads in the task's worker, once per process."""
     get_run_logger().info("%s: %d shards to compute", stage.name, len(todo))
     progress = create_progress_artifact(0.0, description=f"{stage.name}: shards done")
     data = cfg.model_dump(mode="json")
     task_ = run_shard.with_options(retries=cfg.orchestration.task_retries)
-    if stage.uses_gpu and cfg.orchestration.task_runner != "ray":
+    ray = cfg.orchestration.task_runner == "ray"
+    if stage.uses_gpu and not ray:
         # One GPU stage at a time on one GPU: its shards run one after another in this process,
-        # with the model loaded once. On Ray each shard task asks for GPUs and Ray keeps them apart.
+        # with the model loaded once. On Ray each GPU has a worker of its own.
         for done, job in enumerate(todo, 1):
             task_(stage.name, data, job)
             update_progress_artifact(progress, 100.0 * done / len(todo))
         return
-    with _task_runner(cfg) as task_runner, _ray_options(stage, cfg):
-        futures = [task_runner.submit(task_, {"stage_name": stage.name, "config_data": data, "job": j}) for j in todo]
-        for done, fut in enumerate(futures, 1):
-            fut.result()
-            update_progress_artifact(progress, 100.0 * done / len(todo))
+    with _task_runner(cfg) as task_runner:
+        if stage.uses_gpu:  # ray: the shard tasks are driver threads feeding the stage's long-lived workers
+            with worker_pool(stage.name, cfg, len(todo)) as pool, ThreadPoolTaskRunner(pool.size) as threads:
+                on_worker = run_shard_on_worker.with_options(retries=cfg.orchestration.task_retries)
+                params = [{"stage_name": stage.name, "job": j, "pool": pool, "folder": str(folder)} for j in todo]
+                _wait(progress, [threads.submit(on_worker, p) for p in params])
+            return
+        with _cpu_task_options(stage, cfg):
+            futures = [task_runner.submit(task_, {"stage_name": stage.name, "config_data": data, "job": j})
+                       for j in todo]  # fmt: skip
+        _wait(progress, futures)
+
+
+def _cpu_task_options(stage: StageBase, cfg: Config):
+    """On Ray, a stage whose tasks run torch on `cpu_threads` threads asks for as many CPUs per task."""
+    if cfg.orchestration.task_runner != "ray" or not stage.uses_cpu_threads:
+        return nullcontext()
+    from prefect_ray.context import remote_options
+
+    return remote_options(num_cpus=threads_per_task(cfg))
+
+
+def _wait(progress, futures: list) -> None:
+    for done, fut in enumerate(futures, 1):
+        fut.result()
+        update_progress_artifact(progress, 100.0 * done / len(futures))
 
 
 def _row(name: str, s: dict) -> dict:

@@ -16,14 +16,14 @@ import httpx
 import pytest
 import yaml
 
+from tests.demo_chain import build_direct, markers, small_demo
 from tests.prefect_server import prefect_env, run_deployment
 from voxemoset.config import load_config
 from voxemoset.corpora.writer import run_corpus
-from voxemoset.demo import write_demo_inputs
 from voxemoset.fixtures import spokencoco as coco_fixture
-from voxemoset.stages import BUILD_CHAIN, get_stage
+from voxemoset.stages import BUILD_CHAIN
 from voxemoset.store.digest import build_digest
-from voxemoset.store.runner import run_stage, stage_dir
+from voxemoset.store.runner import stage_dir
 
 VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
 
@@ -31,17 +31,10 @@ VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """Demo inputs, a config with one image per shard (many kill points), and the direct build's digest."""
-    root = tmp_path_factory.mktemp("demo")
-    cfg_path = write_demo_inputs(root)
-    data = yaml.safe_load(cfg_path.read_text())
     # The demo chain on 3 images per split (18 utterances), one image per shard: many kill points, quick builds.
-    data["images"].update(shard_size=1, limit_per_split=3)
-    cfg_path.write_text(yaml.safe_dump(data))
-    cfg = load_config(cfg_path, {"out": str(root / "direct")})
-    for name in BUILD_CHAIN:
-        run_stage(get_stage(name), cfg, cfg.out)
-    n_markers = sum(len(list((stage_dir(cfg.out, n) / "_done").glob("*.json"))) for n in BUILD_CHAIN)
-    return cfg_path, build_digest(cfg.out), n_markers
+    cfg_path, direct = small_demo(tmp_path_factory.mktemp("demo"), limit_per_split=3)
+    digest = build_direct(cfg_path, direct)
+    return cfg_path, digest, sum(markers(direct).values())
 
 
 def _build_cmd(cfg_path: Path, out: Path, *extra: str) -> list[str]:

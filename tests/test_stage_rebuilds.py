@@ -11,14 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.demo_chain import build_direct, small_demo
 from tests.prefect_server import prefect_env
 from voxemoset.config import load_config
-from voxemoset.demo import write_demo_inputs
-from voxemoset.stages import BUILD_CHAIN, get_stage
+from voxemoset.stages import BUILD_CHAIN
 from voxemoset.store.digest import build_digest
-from voxemoset.store.runner import run_stage
 
 VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
 
@@ -26,21 +24,17 @@ VOXEMOSET = str(Path(sys.executable).with_name("voxemoset"))
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """The demo chain on 2 images per split (12 utterances), built in this process: (its config, its digest)."""
-    root = tmp_path_factory.mktemp("rebuilds")
-    cfg_path = write_demo_inputs(root)
-    data = yaml.safe_load(cfg_path.read_text())
-    data["images"].update(shard_size=1, limit_per_split=2)  # several shards a stage, a quick chain
-    # Two clips a shard: while the first MEAD shard's thread imports torch for Whisper, the other thread
-    # starts new shards (and pins torch's threads), as on a real tree with many shards.
-    data["references"]["shard_size"] = 2
-    # Two shard threads; one torch thread each (a tiny model on a busy 2-core machine runs 10x slower on two).
-    data["orchestration"] = {"task_runner": "threads", "max_workers": 2, "cpu_threads": 1}
-    cfg_path.write_text(yaml.safe_dump(data))
-    cfg = load_config(cfg_path)
-    assert "mead" in cfg.references.corpora  # MEAD ships no transcripts: its shards run Whisper
-    for name in BUILD_CHAIN:
-        run_stage(get_stage(name), cfg, cfg.out)
-    return cfg_path, build_digest(cfg.out)
+    cfg_path, _ = small_demo(
+        tmp_path_factory.mktemp("rebuilds"),
+        limit_per_split=2,  # several shards a stage, a quick chain
+        # Two clips a shard: while the first MEAD shard's thread imports torch for Whisper, the other thread
+        # starts new shards (and pins torch's threads), as on a real tree with many shards.
+        references={"shard_size": 2},
+        # Two shard threads; one torch thread each (a tiny model on a busy 2-core machine runs 10x slower on two).
+        orchestration={"task_runner": "threads", "max_workers": 2, "cpu_threads": 1},
+    )
+    assert "mead" in load_config(cfg_path).references.corpora  # MEAD ships no transcripts: its shards run Whisper
+    return cfg_path, build_direct(cfg_path)
 
 
 @pytest.mark.parametrize("name", BUILD_CHAIN)

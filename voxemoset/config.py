@@ -52,11 +52,9 @@ class OrchestrationConfig(Strict):
 
     task_runner: Literal["threads", "ray"] = speed_only("threads")
     max_workers: int = speed_only(2, ge=1, description="parallel shard tasks for CPU stages (threads runner)")
-    ray_address: str | None = speed_only(
-        None, description="existing cluster, e.g. ray://head:10001; None starts a local one"
-    )
+    ray_address: str | None = speed_only(None, description="a cluster: HEAD:6379, ray://HEAD:10001, auto; None: local")
     ray_num_cpus: int | None = speed_only(None, ge=1, description="CPUs of a local Ray cluster")
-    gpus_per_task: float = speed_only(1.0, ge=0, description="GPUs a GPU-stage shard task asks Ray for")
+    gpus_per_task: float = speed_only(1.0, ge=0, description="GPUs each model-stage worker asks Ray for")
     task_retries: int = speed_only(2, ge=0, description="retries of a shard task after a transient error")
     cpu_threads: int | None = speed_only(
         None,

@@ -51,8 +51,11 @@ class StageBase:
 
     name: str
     version: str
-    # Shard tasks want a GPU: on one machine they run one after another, on Ray each asks for one.
+    # Shard tasks want a GPU: on one machine they run one after another, on Ray a worker per GPU takes them.
     uses_gpu: bool = False
+    # Shard tasks run a torch model on the CPU with `cpu_threads` threads: on Ray each asks for that many CPUs,
+    # so a node runs no more of them (nor loads the model more often) than its cores hold.
+    uses_cpu_threads: bool = False
     # Columns the stage adds to its rejects tables beyond source, reason, detail, stage.
     reject_schema: pa.Schema | None = None
 

@@ -82,6 +82,7 @@ class ReferencesStage(StageBase):
 
     name = "references"
     version = "1"
+    uses_cpu_threads = True  # Whisper transcribes MEAD
 
     def plan(self, config: Config) -> Plan:
         cfg = config.references
