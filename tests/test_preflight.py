@@ -104,6 +104,28 @@ def test_a_gpu_device_needs_that_gpu(demo):
     assert run_preflight(parse_config(data), ("speech",)).problems == []
 
 
+def test_check_says_when_the_threads_runner_leaves_gpus_idle(demo, tmp_path):
+    """A stand-in `nvidia-smi` (no GPU here) lists what a 4-GPU node's driver lists; CUDA_VISIBLE_DEVICES narrows it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n" + "".join(f"echo 'GPU {k}: NVIDIA H100 80GB HBM3 (UUID: GPU-{k})'\n" for k in range(4))
+    )
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    threads = write_config(tmp_path / "threads.yaml", {**demo, "out": str(tmp_path / "out")})
+    proc = _cli("check", "-c", str(threads), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 GPUs visible, but the threads runner runs the model stages on one of them" in proc.stdout
+    assert "orchestration.task_runner: ray" in proc.stdout
+    narrowed = _cli("check", "-c", str(threads), env={**env, "CUDA_VISIBLE_DEVICES": "2"})
+    assert "GPUs visible" not in narrowed.stdout
+    on_ray = write_config(tmp_path / "ray.yaml", {**demo, "out": str(tmp_path / "out"),
+                                                  "orchestration": {"task_runner": "ray"}})  # fmt: skip
+    assert "GPUs visible" not in _cli("check", "-c", str(on_ray), env=env).stdout
+
+
 def test_too_little_disk_is_a_problem(demo, monkeypatch):
     import shutil
 

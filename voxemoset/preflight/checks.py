@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from voxemoset.config import Config, require_dir
@@ -10,6 +12,7 @@ from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.preflight.items import Item, problem, ready
 from voxemoset.preflight.models import ModelNeed
 from voxemoset.sources import emoset, speech_corpus
+from voxemoset.stages import get_stage
 
 # What each corpus folder should hold, in the words of its reader's error.
 _LAYOUT = {
@@ -88,11 +91,41 @@ def _devices(config: Config, stages: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(key, dev) for key, dev, used in wanted if used and dev.startswith("cuda")]
 
 
+def visible_gpus() -> int:
+    """GPUs this process may use, counted without importing torch: `nvidia-smi -L`, within CUDA_VISIBLE_DEVICES."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return 0
+    try:
+        listed = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    count = sum(line.startswith("GPU ") for line in listed.splitlines())
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = min(count, len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"]))
+    return count
+
+
+def check_gpu_count(config: Config, stages: tuple[str, ...]) -> list[Item]:
+    """Several GPUs under the threads runner: the model stages would use one of them (Ray gives each its worker)."""
+    if config.orchestration.task_runner != "threads" or not any(get_stage(s).uses_gpu for s in stages):
+        return []
+    count = visible_gpus()
+    if count < 2:
+        return []
+    detail = (
+        f"{count} GPUs visible, but the threads runner runs the model stages on one of them; set "
+        "orchestration.task_runner: ray (a local cluster: one worker per GPU, each loading the models once)"
+    )
+    return [problem("gpu", "orchestration.task_runner", detail, blocking=False)]
+
+
 def check_gpu(config: Config, stages: tuple[str, ...]) -> list[Item]:
     """A device set to cuda / cuda:N needs that GPU visible to torch (`auto` falls back to the CPU by itself)."""
     asked = _devices(config, stages)
     if not asked:
-        return []  # torch is imported only when a GPU is asked for
+        return check_gpu_count(config, stages)  # torch is imported only when a GPU is asked for
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -106,4 +139,4 @@ def check_gpu(config: Config, stages: tuple[str, ...]) -> list[Item]:
             items.append(problem("gpu", key, f"{dev} asked for, but {seen}; set it to {fix}"))
         else:
             items.append(ready("gpu", key, f"{dev}: {torch.cuda.get_device_name(index)}"))
-    return items
+    return items + check_gpu_count(config, stages)

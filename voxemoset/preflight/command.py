@@ -34,7 +34,7 @@ def print_report(report: Report, console: Console, show_ready: bool = True) -> N
         console.print(f"problems ({len(report.problems)}):", highlight=False)
         print_items(report.problems, console, "problem")
     if report.warnings:
-        console.print(f"not needed to build ({len(report.warnings)}):", highlight=False)
+        console.print(f"warnings ({len(report.warnings)}; they do not stop the build):", highlight=False)
         print_items(report.warnings, console, "warning")
 
 
