@@ -1,6 +1,7 @@
-"""One GPU run, one JSON: F5-TTS synthesis, the training step and LLaVA-OneVision captioning at real size.
+"""One GPU run, one JSON: F5-TTS synthesis, the training step, LLaVA-OneVision captioning at real size, and the
+speech stage's workers on every visible GPU.
 
-    .venv/bin/python benchmarks/gpu.py [--out benchmarks/results/gpu.json] [--sections f5,train,llava]
+    .venv/bin/python benchmarks/gpu.py [--out benchmarks/results/gpu.json] [--sections f5,train,llava,speech_gpus]
     .venv/bin/python benchmarks/gpu.py --tiny      # the same code, tiny models, on the CPU (CI; not figures)
 
 Every model is the real architecture at random weights (no weights are needed or read), built on the GPU:
@@ -16,15 +17,20 @@ Every model is the real architecture at random weights (no weights are needed or
   bf16, 500x375 images (anyres tiles), the project's prompt and sampling settings, 160 new tokens, batch 1
   and 32. The tokenizer is the tiny test BPE (no Qwen2 vocabulary ships without weights), so the prompt's
   text part is longer than Qwen2's would be; the image tokens, which dominate, are exact.
+- speech_gpus: the speech stage's workers as a build on Ray runs them, one Ray actor per visible GPU (each sees
+  only its own), each holding F5TTS_v1_Base + Vocos built once; 64 utterances per worker at batch 16, NFE 32, on
+  1, 2, ... N workers at once: aggregate utterances/s and the speed-up over one GPU (benchmarks/gpu_scale.py).
 
 Time budget (one H100/H200, <= 8 minutes in all): imports ~20 s; f5 <= 180 s (build ~10 s, eager rows ~60 s,
 then the fast path, whose warm-up call compiles one graph per batch size, ~1 min each); train <= 90 s (~25 s a
-mode); llava <= 110 s (build ~30 s, batch 1 ~15 s, batch 32 ~30 s). Each row does its warm-up calls, then
+mode); llava <= 110 s (build ~30 s, batch 1 ~15 s, batch 32 ~30 s); speech_gpus <= 60 s on one GPU (Ray ~5 s,
+each worker builds its model ~10 s, in parallel, then one call per worker count; rows past its budget skipped). Each row does its warm-up calls, then
 timed calls until at least its minimum count is done and its own small budget (10-20 s) is spent. A row
 that would start past its section's budget, or more than 420 s into the run, is recorded as skipped (one
 row already running may overrun by up to ~1 min); an error (out of memory included) is recorded in its row
 or section and the run goes on. The JSON is rewritten after every section, so a killed run keeps its rows.
-`--tiny` runs everything once at test sizes (F5 NFE 4 at batch 1 and 2; LLaVA batch 1 and 2, 8 new tokens).
+`--tiny` runs everything once at test sizes (F5 NFE 4 at batch 1 and 2; LLaVA batch 1 and 2, 8 new tokens; 2
+speech workers on 2 GPUs a local Ray instance declares, used as CPU devices).
 
 JSON schema (every key is always present; figures are null in a row whose status is not "ok"):
 
@@ -47,7 +53,7 @@ JSON schema (every key is always present; figures are null in a row whose status
     env.gpu_count                         GPUs visible
     env.driver                            NVIDIA driver version from nvidia-smi (null without it)
     env.cpu_count                         CPU cores
-    sections.<name>                       one of f5, train, llava:
+    sections.<name>                       one of f5, train, llava, speech_gpus:
     sections.<name>.status                "ok", "error" (the section failed before its rows) or "skipped" (not asked for)
     sections.<name>.error                 the failure, or null
     sections.<name>.wall_s                seconds the section took (null when skipped)
@@ -81,6 +87,14 @@ JSON schema (every key is always present; figures are null in a row whose status
     sections.llava.rows[].images_per_s    images captioned per second
     sections.llava.rows[].prompt_tokens   prompt tokens of one image (image tokens included)
     sections.llava.rows[].new_tokens      decoding steps of the last generate call
+    sections.speech_gpus.config.workers   speech workers started, one per GPU
+    sections.speech_gpus.config.worker_gpus  the GPU ids Ray gave each worker (one each)
+    sections.speech_gpus.rows[].gpus      workers (GPUs) synthesizing at once
+    sections.speech_gpus.rows[].utterances  utterances synthesized by them together
+    sections.speech_gpus.rows[].seconds   seconds until the last of them finished
+    sections.speech_gpus.rows[].utt_per_s aggregate utterances per second
+    sections.speech_gpus.rows[].speedup   utt_per_s over the one-GPU row's
+    sections.speech_gpus.rows[].load_s    seconds each worker took to build its model and warm up
 """
 
 from __future__ import annotations
@@ -97,13 +111,14 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import gpu_scale
 import gpu_sections
 import torch
 from bench_train import peak_tflops  # the one table of dense bf16 peaks
 
 SCHEMA = "voxemoset-gpu-bench/1"
-SECTIONS = ("f5", "train", "llava")
-BUDGET_S = {"f5": 180, "train": 90, "llava": 110}
+SECTIONS = ("f5", "train", "llava", "speech_gpus")
+BUDGET_S = {"f5": 180, "train": 90, "llava": 110, "speech_gpus": 60}
 RUN_BUDGET_S = 420  # no row starts later than this after the first section began
 TINY_OUT = Path(tempfile.gettempdir()) / "voxemoset-gpu-tiny.json"
 
@@ -155,6 +170,8 @@ def run_section(name: str, tiny: bool, device: torch.device, peak: float | None,
             got = gpu_sections.measure_f5(tiny, device, deadline)
         elif name == "train":
             got = gpu_sections.measure_train(tiny, device, deadline, peak)
+        elif name == "speech_gpus":
+            got = gpu_scale.measure_speech_gpus(tiny, device, deadline, gpu_sections.guarded)
         else:
             got = gpu_sections.measure_llava(tiny, device, deadline)
         out.update(got)
@@ -174,7 +191,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="tiny models on the CPU: checks the script, measures nothing")
     ap.add_argument("--out", type=Path, help=f"default: benchmarks/results/gpu.json ({TINY_OUT} with --tiny)")
-    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of f5,train,llava")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     args = ap.parse_args()
     asked = [s.strip() for s in args.sections.split(",") if s.strip()]
     if unknown := sorted(set(asked) - set(SECTIONS)):

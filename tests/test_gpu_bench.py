@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu.py"
-SECTIONS = ("f5", "train", "llava")
+SECTIONS = ("f5", "train", "llava", "speech_gpus")
 
 
 def documented_keys() -> list[str]:
@@ -73,6 +73,12 @@ def test_tiny_run_measures_every_row(tiny_result):
     assert all(r["images_per_s"] > 0 and r["tflop_per_step"] > 0 for r in rows["train"])
     assert all(r["images_per_s"] > 0 and r["new_tokens"] > 0 for r in rows["llava"])
     assert tiny_result["sections"]["f5"]["config"]["generated_s"] == pytest.approx(4.25, abs=0.2)
+    # One speech worker per declared GPU, each holding a GPU of its own; rows for 1 and 2 GPUs.
+    scale = tiny_result["sections"]["speech_gpus"]
+    assert scale["config"]["workers"] == 2 and sorted(map(len, scale["config"]["worker_gpus"])) == [1, 1]
+    assert len({g for ids in scale["config"]["worker_gpus"] for g in ids}) == 2
+    assert [r["gpus"] for r in rows["speech_gpus"]] == [1, 2] and rows["speech_gpus"][0]["speedup"] == 1.0
+    assert all(r["utt_per_s"] > 0 and r["utterances"] == 2 * r["gpus"] for r in rows["speech_gpus"])
 
 
 @pytest.fixture
@@ -113,7 +119,7 @@ def test_a_failing_section_is_recorded_and_the_others_are_skipped(bench, monkeyp
     monkeypatch.setattr(sys, "argv", ["gpu.py", "--tiny", "--sections", "llava", "--out", str(out)])
     bench.main()
     result = json.loads(out.read_text())
-    assert [result["sections"][n]["status"] for n in SECTIONS] == ["skipped", "skipped", "error"]
+    assert [result["sections"][n]["status"] for n in SECTIONS] == ["skipped", "skipped", "error", "skipped"]
     assert result["sections"]["llava"]["error"] == "RuntimeError: no LLaVA today"
     assert result["sections"]["f5"] == {"status": "skipped", "error": None, "wall_s": None, "budget_s": 180,
                                         "config": {}, "rows": []}  # fmt: skip
