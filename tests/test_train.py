@@ -236,6 +236,55 @@ def test_on_the_fly_whisper_with_pixels_and_grad_accum(assets, tmp_path):
     assert torch.allclose(stored, frames[0, : stored.shape[0]], atol=2e-2)
 
 
+def test_accumulation_windows_across_epochs_resume_exactly(assets, tmp_path):
+    """grad_accum 3 over epochs of 2 micro-batches (4 rows, batch 2): accelerate's count of micro-batches starts
+    each window where ours does, also after a resume mid-epoch."""
+    from voxemoset.train.loop import train
+
+    def run(out: Path, **kw):
+        cfg = _cfg(assets, out, mode="lora", lr=1e-2, grad_accum=3, max_steps=4, trace_rows=True, checkpoint_every=2)
+        return train(cfg.model_copy(update=kw), resume="latest")
+
+    straight = run(tmp_path / "straight").losses
+    run(tmp_path / "resumed", max_steps=2)
+    run(tmp_path / "resumed")
+    assert np.allclose(straight, _logged_losses(tmp_path / "resumed"), rtol=1e-5, atol=1e-6)
+    traces = {}
+    for name in ("straight", "resumed"):
+        lines = (tmp_path / name / "rows-0.jsonl").read_text().splitlines()
+        traces[name] = [(e["step"], e["micro"], e["ids"]) for e in map(json.loads, lines)]
+    assert traces["resumed"] == traces["straight"]
+    assert [s for s, _, _ in traces["straight"]] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert [m for _, m, _ in traces["straight"]] == list(range(12))
+
+
+def test_speech_front_ends(assets, tmp_path):
+    """Precomputed frames pass through (one width for a mixture); Whisper in the loop turns audio into fp32 frames
+    and a mask; text conditioning has no frames."""
+    from voxemoset.train.encoders import TensorStore, WhisperFrames, write_meta, write_shard
+    from voxemoset.train.frontend import NoSpeech, PrecomputedFrames, WhisperInLoop
+    from voxemoset.train.tiny import tone
+
+    stores = []
+    for dim in (8, 12):
+        write_shard(tmp_path / str(dim) / "s.safetensors", {"a": torch.zeros(3, dim, dtype=torch.float16)}, {})
+        write_meta(tmp_path / str(dim), {"dim": dim})
+        stores.append(TensorStore(tmp_path / str(dim)))
+    precomputed = PrecomputedFrames(stores[:1])
+    assert precomputed.width == 8 and precomputed.store(0) is stores[0]
+    batch = {"frames": torch.zeros(1, 3, 8), "frame_mask": torch.ones(1, 3, dtype=torch.bool)}
+    assert precomputed.frames(batch) is batch
+    with pytest.raises(UserError, match="differ in width"):
+        PrecomputedFrames(stores)
+    whisper = WhisperInLoop(WhisperFrames(str(assets["whisper"])))
+    batch = whisper.frames({"id": ["a", "b"], "audio": [tone(0, 0.5), tone(1, 0.3)]})
+    assert whisper.store(0) is None and "audio" not in batch and batch["id"] == ["a", "b"]
+    assert batch["frames"].dtype == torch.float32 and batch["frames"].shape[-1] == whisper.width
+    assert batch["frame_mask"].sum(1).tolist() == [25, 15]  # 50 frames a second
+    text = NoSpeech()
+    assert text.width is None and text.store(0) is None and text.frames({"caption": ["x"]}) == {"caption": ["x"]}
+
+
 # --- generate ----------------------------------------------------------------------------------------------
 
 

@@ -20,9 +20,9 @@ import os
 import shutil
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,6 +30,9 @@ from voxemoset.errors import UserError
 from voxemoset.train.config import TrainConfig
 from voxemoset.train.model import SpeechToImage, add_lora, load_diffusion
 from voxemoset.train.sib import SIB, WEIGHTS_NAME, SIBSpec, count_parameters
+
+if TYPE_CHECKING:
+    from voxemoset.train.frontend import SpeechFrontEnd
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -156,27 +159,7 @@ def load_checkpoint(path: Path, acc, model, optimizer, lr_sched, gen: torch.Gene
     return int(state["step"])
 
 
-def _speech(cfg: TrainConfig, acc, dtype: torch.dtype):
-    """(embedding store per dataset, None, frame width) when precomputed, else (Nones, in-process Whisper, width);
-    text conditioning reads no speech: (Nones, None, None)."""
-    from voxemoset.train.encoders import TensorStore, WhisperFrames, frame_dim
-    from voxemoset.train.mixture import encode_sources
-
-    sources = cfg.sources
-    if cfg.conditioning == "text":
-        return [None] * len(sources), None, None
-    if cfg.encoder.precomputed:
-        folders = encode_sources(cfg, device=str(acc.device), progress=True, guard=acc.main_process_first)
-        stores = [TensorStore(folder) for folder in folders]
-        widths = {frame_dim(s) for s in stores}
-        if len(widths) > 1:
-            raise UserError(f"the mixture's embedding stores differ in width {sorted(widths)}: one encoder for all")
-        return stores, None, widths.pop()
-    whisper = WhisperFrames(cfg.encoder.model, acc.device, dtype)
-    return [None] * len(sources), whisper, whisper.dim
-
-
-def _data(cfg: TrainConfig, acc, vae, vae_label: str, stores: list):
+def _data(cfg: TrainConfig, acc, vae, vae_label: str, speech: SpeechFrontEnd):
     """The training rows (one dataset, or a mixture) and their batch sampler; VAE latents cached first."""
     from voxemoset.train.data import EpochBatches, SpeechImageDataset, load_rows
     from voxemoset.train.encode import cache_latents
@@ -184,7 +167,7 @@ def _data(cfg: TrainConfig, acc, vae, vae_label: str, stores: list):
     from voxemoset.train.mixture import MixtureDataset, WeightedBatches
 
     mixture, parts = cfg.datasets is not None, []
-    for src, store in zip(cfg.sources, stores, strict=True):
+    for k, src in enumerate(cfg.sources):
         with acc.main_process_first():
             rows = load_rows(src.path, src.split, cfg.cache / "arrow", cfg.limit)
             latents = None
@@ -194,6 +177,7 @@ def _data(cfg: TrainConfig, acc, vae, vae_label: str, stores: list):
                 if acc.is_main_process:
                     cache_latents(rows, vae, folder, cfg.resolution, cfg.batch_size, vae_label)
                 latents = TensorStore(folder)
+        store = speech.store(k)  # None: the rows carry their audio (speech) or no speech (text)
         parts.append(SpeechImageDataset(rows, cfg.resolution, store, latents, speech=cfg.conditioning == "speech"))
     rank, world = acc.process_index, acc.num_processes
     if not mixture:
@@ -239,8 +223,12 @@ def _accelerator(cfg: TrainConfig):
     """The Accelerator, refusing a launch whose processes would not join: without a GPU, accelerate runs each of
     torchrun's processes alone unless ACCELERATE_USE_CPU is set, and N copies of one run would share a folder."""
     from accelerate import Accelerator
+    from accelerate.utils import GradientAccumulationPlugin
 
-    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    # Our sampler's accumulation windows run across epochs: the end of an epoch is no optimiser step (and a plugin,
+    # unlike gradient_accumulation_steps=, is not overridden by ACCELERATE_GRADIENT_ACCUMULATION_STEPS).
+    accumulation = GradientAccumulationPlugin(num_steps=cfg.grad_accum, sync_with_dataloader=False)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_plugin=accumulation)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and acc.num_processes == 1:  # (mpirun sets no WORLD_SIZE: only this case is checked)
         raise UserError(
@@ -269,6 +257,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
     from torch.utils.data import DataLoader
 
     from voxemoset.train.data import collate
+    from voxemoset.train.frontend import load_front_end
 
     acc = _accelerator(cfg)
     set_seed(cfg.seed)  # the same SIB/LoRA initialisation on every rank
@@ -277,9 +266,9 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
     speech_dtype = weight_dtype if acc.device.type == "cuda" else torch.float32
 
     sd = load_diffusion(cfg.pretrained)
-    stores, whisper, in_dim = _speech(cfg, acc, speech_dtype)
-    model = _model(cfg, sd, in_dim, acc.device, weight_dtype)
-    dataset, sampler = _data(cfg, acc, sd.vae, str(sd.path / "vae"), stores)
+    speech = load_front_end(cfg, acc, speech_dtype)
+    model = _model(cfg, sd, speech.width, acc.device, weight_dtype)
+    dataset, sampler = _data(cfg, acc, sd.vae, str(sd.path / "vae"), speech)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -321,7 +310,9 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
         bar = tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step")
 
     model.train()
-    micro = step * cfg.grad_accum  # micro-batches consumed so far: fixes the data position on resume
+    # Micro-batches consumed so far: fixes the data position on resume. Checkpoints fall on optimiser steps, so
+    # accelerate's own count (from 0 in a new Accelerator) starts each accumulation window where this one does.
+    micro = step * cfg.grad_accum
     window, window_start, running = [], time.perf_counter(), torch.zeros((), device=acc.device)
     while step < cfg.max_steps:
         epoch, skip = divmod(micro, sampler.per_epoch)
@@ -329,26 +320,21 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = False) -
         for batch in loader:
             if trace is not None:
                 _trace_rows(trace, step + 1, micro, batch)
-            batch = _to_device(batch, acc.device)
-            if whisper is not None:
-                batch["frames"], batch["frame_mask"] = whisper(batch.pop("audio"))
-            if "frames" in batch:
-                batch["frames"] = batch["frames"].float()
+            batch = speech.frames(_to_device(batch, acc.device))
             for name in batch.get("source", []):
                 result.samples[name] = result.samples.get(name, 0) + 1
-            sync = (micro + 1) % cfg.grad_accum == 0
-            with nullcontext() if sync else acc.no_sync(model):  # all-reduce only on the last micro-batch
+            with acc.accumulate(model):  # gradients are all-reduced on a window's last micro-batch only
                 loss = model(batch, gen)
-                acc.backward(loss / cfg.grad_accum)
-            running += loss.detach() / cfg.grad_accum
+                acc.backward(loss)  # divides by grad_accum itself
+                running += loss.detach() / cfg.grad_accum  # the step's loss: the mean over its micro-batches
+                if acc.sync_gradients and cfg.max_grad_norm:
+                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()  # the prepared optimiser steps (and zero_grad clears) only when sync_gradients
+                optimizer.zero_grad(set_to_none=True)
             micro += 1
-            if not sync:
+            if not acc.sync_gradients:  # no optimiser step yet
                 continue
-            if cfg.max_grad_norm:
-                acc.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            lr_sched.step()
-            optimizer.zero_grad(set_to_none=True)
+            lr_sched.step()  # not prepared: accelerate would step it once per process
             step += 1
             value = acc.reduce(running, "mean").item()
             running.zero_()
