@@ -13,7 +13,6 @@ Run from the repo root: `.venv/bin/python benchmarks/bench_cluster.py [--shard-s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from bench_orchestration import REPO, _flow_run_seconds, _private_prefect
+from bench_orchestration import REPO, _flow_run_seconds, _private_prefect, save_result
 
 sys.path.insert(0, str(REPO))  # tests/ holds the cluster and server helpers the CI test uses too
 
@@ -101,9 +100,7 @@ def main() -> None:
             "gpu_stages": _loads(tmp / "cluster"),
             "same_dataset": build_digest(tmp / "threads") == build_digest(tmp / "cluster"),
         }
-    path = REPO / "benchmarks" / "results" / "cluster.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result("cluster", result)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def save_result(name: str, result: dict) -> None:
+    """Write `result` to results/<name>.json and show it."""
+    (REPO / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def _private_prefect(home: Path) -> None:
     """A Prefect home of its own (fresh SQLite database), quiet, and no configured server: set before Prefect is
     imported, which reads its settings once."""
@@ -97,9 +103,7 @@ def main() -> None:
         },
         "same_dataset": same,
     }
-    out = REPO / "benchmarks" / "results" / "orchestration.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result("orchestration", result)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from flows.gpu_workers import WorkerPool, runner_for, threads_per_task, worker_p
 from flows.runners import make_task_runner
 from flows.shared_out import check_shared_out
 from flows.transient import is_transient
+from voxemoset.chain import run_graph
 from voxemoset.config import Config, load_config, parse_config
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
@@ -37,6 +38,7 @@ _SHARED_RUNNER: dict[str, Any] = {}
 # process that serves many builds holds one set of models, not one per build.
 _MODELS: dict[str, tuple[str, Any]] = {}
 _MODELS_LOCK = threading.Lock()
+_ONE_GPU = threading.Lock()  # the threads runner's one GPU: one model stage's shards at a time
 
 
 def _model_for(stage: StageBase, cfg: Config) -> Any:
@@ -126,11 +128,12 @@ def _fan_out(stage: StageBase, folder: Path, cfg: Config, todo: list[ShardJob]) 
     task_ = run_shard.with_options(retries=cfg.orchestration.task_retries)
     ray = cfg.orchestration.task_runner == "ray"
     if stage.uses_gpu and not ray:
-        # One GPU stage at a time on one GPU: its shards run one after another in this process,
-        # with the model loaded once. On Ray each GPU has a worker of its own.
-        for done, job in enumerate(todo, 1):
-            task_(stage.name, data, job)
-            update_progress_artifact(progress, 100.0 * done / len(todo))
+        # One GPU stage at a time on one GPU: its shards run one after another in this process, with the model
+        # loaded once, and a stage running side by side waits for the GPU. On Ray each GPU has a worker of its own.
+        with _ONE_GPU:
+            for done, job in enumerate(todo, 1):
+                task_(stage.name, data, job)
+                update_progress_artifact(progress, 100.0 * done / len(todo))
         return
     with _task_runner(cfg) as task_runner:
         if stage.uses_gpu:  # ray: the shard tasks are driver threads feeding the stage's long-lived workers
@@ -229,12 +232,14 @@ assert tuple(STAGE_FLOWS) == BUILD_CHAIN, "one stage flow per stage of the chain
 
 @flow(name="build", log_prints=True)
 def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
-    """The whole chain, stage after stage, each reusing finished upstream shards."""
+    """The whole chain in the order of its stages' inputs, each reusing finished upstream shards."""
     cfg = load_config(config_path, overrides)  # fail before any stage starts
-    summaries = {}
     with out_lock(cfg.out), _shared_ray_runner(cfg):
-        for name in BUILD_CHAIN:
-            summaries[name] = STAGE_FLOWS[name](config_path, overrides, force)
+        # Each stage once its inputs are done; independent ones (references beside images and captions) at once.
+        summaries = run_graph(
+            lambda name: STAGE_FLOWS[name](config_path, overrides, force),
+            side_by_side=cfg.orchestration.parallel_stages,
+        )
     create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")
     create_markdown_artifact(_rejects_markdown(summaries), key="build-rejects", description="rejects by reason")
     if "dataset" in summaries:

@@ -22,7 +22,7 @@ from voxemoset.resources import default_prompt
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.captions import CaptionModel, CaptionsStage, default_lexicon, rules_of, validate
 from voxemoset.stages.images import ImagesStage
-from voxemoset.store.runner import list_shards, run_stage, stage_dir
+from voxemoset.store.runner import list_shards, plan_stage, run_stage, stage_dir
 
 REASONS = {v for k, v in vars(validate).items() if k.startswith("CAPTIONS_") and isinstance(v, str)} - {"captions"}
 GOOD = [
@@ -115,7 +115,7 @@ def test_second_run_is_a_noop_and_loads_nothing(tiny_run, monkeypatch):
 
 def test_prompt_and_lexicon_key_the_stage_operational_settings_do_not(tiny_run, tmp_path):
     out, cfg, _ = tiny_run
-    keys = lambda c: [j.key for j in CaptionsStage().plan(c).jobs]  # noqa: E731
+    keys = lambda c: [j.key for j in plan_stage(CaptionsStage(), c).jobs]  # noqa: E731
     base = keys(cfg)
     prompt = tmp_path / "caption.txt"
     prompt.write_text(default_prompt().read_text() + "\nBe brief.")
@@ -195,9 +195,9 @@ def test_accept_path_rows_retries_and_rejects(images_out, emoset_root, tmp_path)
 def test_missing_weights_name_the_download_command(images_out, emoset_root, tmp_path):
     out = _copy_images(images_out, tmp_path / "o")
     with pytest.raises(MissingWeightsError, match=r"hf download llava-hf/llava-onevision-qwen2-7b-ov-hf --local-dir"):
-        CaptionsStage().plan(_config(out, emoset_root, model=str(tmp_path / "absent")))
+        plan_stage(CaptionsStage(), _config(out, emoset_root, model=str(tmp_path / "absent")))
     with pytest.raises(MissingWeightsError, match=r"hf download voxemoset-test/no-such-model"):
-        CaptionsStage().plan(_config(out, emoset_root, model="voxemoset-test/no-such-model"))
+        plan_stage(CaptionsStage(), _config(out, emoset_root, model="voxemoset-test/no-such-model"))
     from tests.conftest import write_config
 
     path = write_config(

@@ -102,7 +102,7 @@ def write_upstream(out: Path, per_emotion: dict[str, int] | None = None, seed: i
 def make_config(out: Path, **dataset):
     # An absolute model path, as the demo writes them: the card must reduce it to a name.
     return parse_config(
-        {"out": str(out), "dataset": dataset, "references": {"whisper_model": str(out / "models" / "w")}}
+        {"out": str(out), "dataset": dataset, "references": {"whisper": {"model": str(out / "models" / "w")}}}
     )
 
 
@@ -145,16 +145,16 @@ def test_load_dataset_round_trip(built, tmp_path):
 
 
 def test_shards_are_named_budgeted_and_indexed(built):
+    """Each gates shard's rows go to parts named after it (`<gates shard>-PPP.parquet`), byte-budgeted."""
     out, config, expected, summary, _ = built
     data = out / "dataset" / "data"
     names = sorted(p.name for p in data.iterdir())
-    pattern = re.compile(r"^(train|test)-(\d{5})-of-(\d{5})\.parquet$")
+    pattern = re.compile(r"^(train|test)-(\d{5})-(\d{3})\.parquet$")
     assert all(pattern.match(n) for n in names), names
     for split in ("train", "test"):
-        mine = [pattern.match(n) for n in names if n.startswith(split + "-")]
-        count = int(mine[0][3])
-        assert count > 1, "a tiny budget must split each split into several shards"
-        assert [int(m[2]) for m in mine] == list(range(count)) and {int(m[3]) for m in mine} == {count}
+        parts = [int(pattern.match(n)[3]) for n in names if n.startswith(f"{split}-00000-")]
+        assert len(parts) > 1, "a tiny budget must split each gates shard's rows into several files"
+        assert parts == list(range(len(parts)))
     for name in names:
         pf = pq.ParquetFile(data / name)
         assert b"huggingface" in pf.schema_arrow.metadata
@@ -166,9 +166,13 @@ def test_shards_are_named_budgeted_and_indexed(built):
             assert group.total_byte_size <= config.dataset.row_group_bytes
             assert all(group.column(c).has_offset_index for c in range(group.num_columns))
     assert summary["rows"] == sum(expected["utterances"].values())
-    index = pq.read_table(out / "stages" / "dataset" / "all.parquet").to_pylist()
-    assert {r["shard"] for r in index} == set(names)
-    rejects = pq.read_table(out / "stages" / "dataset" / "rejects" / "all.parquet").to_pylist()
+    stage = out / "stages" / "dataset"
+    index = [r for p in sorted(stage.glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    assert {r["file"] for r in index} == set(names) and len(index) == summary["rows"]
+    for name in names:  # the index says where each row went
+        ids = set(pq.read_table(data / name, columns=["id"]).column("id").to_pylist())
+        assert ids == {r["id"] for r in index if r["file"] == name}
+    rejects = [r for p in sorted((stage / "rejects").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
     assert {r["source"]: r["reason"] for r in rejects} == expected["rejected"]
 
 
@@ -194,35 +198,33 @@ def test_rerun_is_a_noop_and_a_removed_dataset_is_rebuilt(built):
     out, config, *_ = built
     before = {p: p.stat().st_mtime_ns for p in (out / "dataset").rglob("*")}
     assert run_stage(DatasetStage(), config, out)["computed"] == 0
-    assert {p: p.stat().st_mtime_ns for p in (out / "dataset").rglob("*")} == before
+    assert {p: p.stat().st_mtime_ns for p in (out / "dataset").rglob("*")} == before  # the card too: unchanged
     card = (out / "dataset" / "README.md").read_text()
     import shutil
 
     shutil.rmtree(out / "dataset")
-    assert run_stage(DatasetStage(), config, out)["computed"] == 1
+    assert run_stage(DatasetStage(), config, out)["computed"] == 2  # both gates shards' files were gone
     assert (out / "dataset" / "README.md").read_text() == card
-    assert not list(out.glob("dataset.*"))
 
 
-def test_a_crash_mid_build_keeps_the_old_dataset(tmp_path, monkeypatch):
-    """A build that dies after writing shards leaves the previous dataset whole and no temp folder behind."""
-    import voxemoset.stages.dataset.stage as stage_module
+def test_a_crash_while_writing_the_card_loses_nothing(tmp_path, monkeypatch):
+    """Files are written whole or not at all, the card last: a build that dies writing the card leaves every file
+    whole and no temp file, and the rerun only writes the card."""
+    import voxemoset.stages.dataset.card_files as card_module
 
     out = tmp_path / "build"
     write_upstream(out)
     run_stage(DatasetStage(), make_config(out), out)
     before = {p.relative_to(out): p.read_bytes() for p in (out / "dataset").rglob("*") if p.is_file()}
-    marker = (out / "stages" / "dataset" / "_done" / "all.json").read_text()
 
     def boom(*args, **kwargs):
         raise RuntimeError("killed while writing the card")
 
-    monkeypatch.setattr(stage_module, "card_text", boom)
+    monkeypatch.setattr(card_module, "card_text", boom)
     with pytest.raises(RuntimeError, match="killed"):
         run_stage(DatasetStage(), make_config(out, pretty_name="Changed"), out)
     after = {p.relative_to(out): p.read_bytes() for p in (out / "dataset").rglob("*") if p.is_file()}
-    assert after == before and not list(out.glob("dataset.*"))
-    assert (out / "stages" / "dataset" / "_done" / "all.json").read_text() == marker
+    assert after == before
     monkeypatch.undo()
-    assert run_stage(DatasetStage(), make_config(out, pretty_name="Changed"), out)["computed"] == 1
+    assert run_stage(DatasetStage(), make_config(out, pretty_name="Changed"), out)["computed"] == 0
     assert "# Changed" in (out / "dataset" / "README.md").read_text()

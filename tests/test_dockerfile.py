@@ -1,4 +1,4 @@
-"""The Dockerfile stays clean under hadolint and names what DESIGN.md promises."""
+"""The Dockerfile stays clean under hadolint and names what the README promises."""
 
 from __future__ import annotations
 

@@ -249,7 +249,7 @@ def test_reference_pool_holds_metadata_and_reads_only_the_clips_a_round_picks(sp
 
     out = load_config(speech_out).out
     table = _table(out, "references")
-    pool = ReferencePool(stage_dir(out, "references"), cached_clips=2)
+    pool = ReferencePool([str(p) for p in list_shards(stage_dir(out, "references"))], cached_clips=2)
     assert [r["reference_id"] for r in pool.rows] == [r["reference_id"] for r in table]
     assert all("audio" not in r for r in pool.rows)
     by_id = {r["reference_id"]: r["audio"]["bytes"] for r in table}

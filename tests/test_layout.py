@@ -228,6 +228,46 @@ def oversized(root: Path) -> list[str]:
     return bad
 
 
+# The store's own way into a stage folder: nothing outside `voxemoset/store/` may use it (stages get their inputs from
+# the runner; other readers go through `voxemoset.store.reading`).
+FOLDER_NAMES = {"stage_dir", "list_shards", "verified_shards"}
+
+
+def _declared_inputs(path: Path) -> set[str]:
+    """The names in a stage class's `inputs = (...)`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "inputs" for t in node.targets):
+            found |= {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    return found
+
+
+def stage_folder_reads(root: Path) -> list[str]:
+    """(f) Each place code outside `store/` takes the store's folder functions or joins `stages` into a path, and each
+    place a stage joins another stage's name it did not declare among its `inputs` into a path (its folder)."""
+    stages_root = root / "voxemoset" / "stages"
+    names = {p.name for p in stages_root.iterdir() if (p / "__init__.py").is_file()} if stages_root.is_dir() else set()
+    bad = []
+    for name, path in modules(root, "voxemoset").items():
+        if _within(name, "voxemoset.store"):
+            continue
+        own = stage_of(name)
+        allowed = (
+            _declared_inputs(stages_root / own / "stage.py")
+            if own and (stages_root / own / "stage.py").is_file()
+            else set()
+        )
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("voxemoset.store"):
+                taken = sorted(a.name for a in node.names if a.name in FOLDER_NAMES or node.module.endswith("folders"))
+                bad += [f"{path.relative_to(root)}:{node.lineno} takes {t} from {node.module}" for t in taken]
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant):
+                # A path joined by hand: `out / "stages" / ...`, or `... / "<another stage>"` in a stage.
+                if node.right.value == "stages" or (own and node.right.value in names - {own} - allowed):
+                    bad.append(f"{path.relative_to(root)}:{node.lineno} joins {node.right.value!r} into a path")
+    return bad
+
+
 def _listing(found: list) -> str:
     return "\n".join(str(x) for x in found)
 
@@ -255,6 +295,11 @@ def test_config_is_a_leaf():
 def test_no_import_cycles():
     found = import_cycles(REPO)
     assert not found, "modules importing each other at module level:\n" + _listing(found)
+
+
+def test_no_stage_reads_another_stage_folder_by_name():
+    found = stage_folder_reads(REPO)
+    assert not found, "a stage folder read outside the runner (declare `inputs`, read `upstream`):\n" + _listing(found)
 
 
 def test_modules_and_functions_stay_small():
@@ -331,3 +376,23 @@ def test_checker_finds_the_other_breaches(fake_tree):
     assert shared_layer_stage_imports(fake_tree) == ["voxemoset/seeds.py:1 imports voxemoset.stages.b"]
     assert config_imports(fake_tree) == ["voxemoset/config.py:1 imports voxemoset.rows"]
     assert import_cycles(fake_tree) == [["voxemoset.config", "voxemoset.rows"]]
+
+
+def test_checker_finds_folder_reads_and_undeclared_stage_names(fake_tree):
+    _write(
+        fake_tree,
+        {
+            "voxemoset/store/__init__.py": "",
+            "voxemoset/stages/b/stage.py": 'class B:\n    inputs = ("a",)\n\nx = {"a": 1}\n',  # declared: fine
+            "voxemoset/stages/a/stage.py": 'from voxemoset.store.runner import stage_dir\nf = stage_dir(1, "x")\n'
+            'g = out / "b"\nh = config.get("b")\n',  # b's folder, by hand; a config section named b is fine
+            "voxemoset/report.py": 'from voxemoset.store.folders import list_shards\np = out / "stages"\n',
+        },
+    )
+    assert stage_folder_reads(fake_tree) == [
+        "voxemoset/report.py:1 takes list_shards from voxemoset.store.folders",
+        "voxemoset/report.py:2 joins 'stages' into a path",
+        "voxemoset/stages/a/stage.py:1 takes stage_dir from voxemoset.store.runner",
+        "voxemoset/stages/a/stage.py:3 joins 'b' into a path",
+    ]
+    assert stage_folder_reads(fake_tree.parent / "nowhere") == []

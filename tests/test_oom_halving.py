@@ -77,8 +77,8 @@ def _config(root, out, batch: int):
         "speech": {"checkpoint": str(root / "f5"), "vocoder": str(root / "vocos"), "device": "cpu", "nfe_step": 4,
                    "batch_size": batch, "seed": 3},
         # The random models fail every gate: each utterance is regenerated once, in one batched round.
-        "gates": {"emotion_model": str(root / "e2v"), "emotion_batch_size": batch, "asr_model": str(root / "whisper"),
-                  "asr_batch_size": batch, "asr_max_new_tokens": 4, "max_attempts": 2,
+        "gates": {"emotion_model": str(root / "e2v"), "emotion_batch_size": batch, "max_attempts": 2,
+                  "whisper": {"model": str(root / "whisper"), "batch_size": batch, "max_new_tokens": 4},
                   "signal": {"min_dbfs": -120, "max_clipped_fraction": 1.0, "min_s": 0.1}},
     })  # fmt: skip
 
@@ -164,8 +164,7 @@ def test_gates_stage_equals_a_run_at_the_halved_batch(world, speech_runs):
     def gate_models(cfg, inject: bool):
         g = cfg.gates
         emotion = Emotion2vecScorer(g.emotion_model, g.emotion_device, g.emotion_batch_size)
-        asr = WhisperTranscriber(g.asr_model, g.asr_device, batch_size=g.asr_batch_size,
-                                 max_new_tokens=g.asr_max_new_tokens)  # fmt: skip
+        asr = WhisperTranscriber(**g.whisper.model_dump())
         if inject:
             injected.update(emotion=inject_emotion2vec(emotion), asr=inject_generate(asr.model))
         return GateModels(emotion, _FlatQuality(), asr)

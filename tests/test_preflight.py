@@ -172,7 +172,7 @@ def test_weights_prints_the_commands_and_writes_a_config(tmp_path):
     assert len(commands) == 6 and all(f"--local-dir {target}/" in c for c in commands)
     cfg = load_config(target / "config.yaml")
     assert cfg.sources.emoset == load_config(EXAMPLE).sources.emoset  # the rest of the config is kept
-    for where in (cfg.captions.model, cfg.references.whisper_model, cfg.gates.asr_model, cfg.speech.checkpoint,
+    for where in (cfg.captions.model, cfg.references.whisper.model, cfg.gates.whisper.model, cfg.speech.checkpoint,
                   cfg.speech.vocoder, cfg.gates.emotion_model, cfg.report.clip_model):  # fmt: skip
         assert Path(where).parent == target
     # The written config's missing models are looked for where the commands put them.

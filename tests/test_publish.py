@@ -319,17 +319,45 @@ def test_publish_resumes_after_drops_and_reruns_send_nothing(build, tmp_path, hu
 
 
 def test_a_rebuilt_dataset_replaces_the_old_shards(tmp_path, hub):
-    """A build with another byte budget has other shard names: the commit adds them and removes the old ones."""
+    """A build with another byte budget splits each gates shard's rows into other parts: the commit sends the
+    changed ones and removes the parts that are gone."""
     out = tmp_path / "build"
     write_upstream(out)
     env, transcript = _env(tmp_path, hub), []
     run_stage(DatasetStage(), make_config(out, shard_bytes=120_000, row_group_bytes=50_000), out)
     assert _run(str(out), "--repo-id", REPO, env=env, transcript=transcript).returncode == 0
     old = {p for p in hub.repos[REPO] if p.startswith("data/")}
-    run_stage(DatasetStage(), make_config(out), out)  # default budget: one shard per split
+    run_stage(DatasetStage(), make_config(out), out)  # default budget: one part per gates shard
     res = _run(str(out), "--repo-id", REPO, env=env, transcript=transcript)
     assert res.returncode == 0, res.stderr
     new = {p for p in hub.repos[REPO] if p.startswith("data/")}
-    assert new == {"data/train-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"} and not new & old
+    assert new == {"data/train-00000-000.parquet", "data/test-00000-000.parquet"} and len(old) > len(new)
     assert hub.repos[REPO]["README.md"]["data"] == (out / "dataset" / "README.md").read_bytes()
-    assert f"{len(old)} removed" in res.stdout and hub.commits == 2
+    assert f"{len(old - new)} removed" in res.stdout and hub.commits == 2
+
+
+def test_one_changed_gates_shard_rewrites_and_uploads_only_its_file(tmp_path, hub):
+    """Gates shards train-00000 and test-00000; a change to the test one recomputes one dataset job, rewrites one
+    published file (the other keeps its bytes and its mtime) and the card, and `publish` sends just those two."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "build"
+    write_upstream(out)
+    env, transcript = _env(tmp_path, hub), []
+    assert run_stage(DatasetStage(), make_config(out), out)["computed"] == 2
+    assert _run(str(out), "--repo-id", REPO, env=env, transcript=transcript).returncode == 0
+    data = out / "dataset" / "data"
+    train, test = data / "train-00000-000.parquet", data / "test-00000-000.parquet"
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (train, test)}
+    gates = out / "stages" / "gates" / "test-00000.parquet"
+    pq.write_table(pq.read_table(gates).slice(1), gates)  # the gates dropped one more utterance
+    summary = run_stage(DatasetStage(), make_config(out), out)
+    assert (summary["computed"], summary["skipped"]) == (1, 1)
+    assert (train.read_bytes(), train.stat().st_mtime_ns) == before[train] and test.read_bytes() != before[test][0]
+    mark, puts = len(hub.log), sum(hub.puts_done.values())
+    res = _run(str(out), "--repo-id", REPO, env=env, transcript=transcript)
+    assert res.returncode == 0, res.stderr
+    record = json.loads((out / "publish.json").read_text())
+    assert sorted(record["uploaded"]) == ["README.md", "data/test-00000-000.parquet"], record
+    assert sum(hub.puts_done.values()) - puts == 1  # one LFS upload: the one changed data file
+    assert len([r for r in hub.since(mark) if "/commit/" in r]) == 1

@@ -38,7 +38,7 @@ def built(speech_root, whisper_dir, tmp_path_factory):
         {
             "out": str(out),
             "sources": {"cremad": str(root / "CREMA-D"), "ravdess": str(root / "RAVDESS"), "mead": str(root / "MEAD")},
-            "references": {"shard_size": 8, "whisper_model": str(whisper_dir), "whisper_max_new_tokens": 12},
+            "references": {"shard_size": 8, "whisper": {"model": str(whisper_dir), "max_new_tokens": 12}},
         }
     )
     summary = run_stage(ReferencesStage(), cfg, out)

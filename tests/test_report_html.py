@@ -141,7 +141,9 @@ def test_html_report_in_headless_chromium(tmp_path, chromium):
     page.ws.close()
 
     assert page.errors == []
-    published = pq.read_table(out / "stages" / "dataset" / "all.parquet").to_pylist()
+    published = [
+        r for p in sorted((out / "stages" / "dataset").glob("*.parquet")) for r in pq.read_table(p).to_pylist()
+    ]
     emotion_of = {r["id"]: (r["emotion"], r["split"]) for r in published}
     assert len(state["ids"]) == 12 and set(state["ids"]) <= set(emotion_of)
     assert {emotion_of[i][0] for i in state["ids"]} == {"enjoyment", "anger", "disgust", "fear", "sadness"}

@@ -19,7 +19,7 @@ from voxemoset.models.protocols import SynthRequest
 from voxemoset.stages.captions import SCHEMA as CAPTIONS_SCHEMA
 from voxemoset.stages.speech import SpeechStage
 from voxemoset.store.atomic import write_parquet
-from voxemoset.store.runner import list_shards, run_stage, stage_dir
+from voxemoset.store.runner import list_shards, plan_stage, run_stage, stage_dir
 
 # Batched vs one-at-a-time: same math on padded tensors, so only float rounding differs. Measured on this
 # CPU: <= 2e-7 absolute on waveforms peaking near 0.05; asserted with room to spare.
@@ -223,10 +223,10 @@ def test_stage_rerun_is_noop_and_config_change_is_noticed(stage_run):
     assert again["computed"] == 0 and again["skipped"] == 2
     assert {p.name: p.stat().st_mtime_ns for p in list_shards(stage_dir(out, "speech"))} == before
     changed = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={"cfg_strength": 1.5})})
-    plan_a, plan_b = SpeechStage().plan(cfg), SpeechStage().plan(changed)
+    plan_a, plan_b = plan_stage(SpeechStage(), cfg), plan_stage(SpeechStage(), changed)
     assert {j.key for j in plan_a.jobs}.isdisjoint(j.key for j in plan_b.jobs)
     batch = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={"batch_size": 7})})
-    assert [j.key for j in SpeechStage().plan(batch).jobs] == [j.key for j in plan_a.jobs]
+    assert [j.key for j in plan_stage(SpeechStage(), batch).jobs] == [j.key for j in plan_a.jobs]
 
 
 def _copy_inputs(cfg, out, new_out):

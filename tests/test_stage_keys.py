@@ -17,7 +17,7 @@ from voxemoset.stages.gates import GatesStage
 from voxemoset.stages.images import ImagesStage
 from voxemoset.stages.references import ReferencesStage
 from voxemoset.stages.speech import SpeechStage
-from voxemoset.store.runner import StageRunner, list_shards, run_stage, stage_dir
+from voxemoset.store.runner import StageRunner, list_shards, plan_stage, run_stage, stage_dir
 
 # Every speed-only field, with a valid value other than its default.
 SPEED_ONLY_CHANGES = {
@@ -33,8 +33,8 @@ SPEED_ONLY_CHANGES = {
     "captions.vllm.gpu_memory_utilization": 0.5,
     "captions.vllm.max_num_seqs": 4,
     "captions.vllm.enforce_eager": True,
-    "references.whisper_device": "cuda",
-    "references.whisper_batch_size": 2,
+    "references.whisper.device": "cuda",
+    "references.whisper.batch_size": 2,
     "speech.device": "cuda:1",
     "speech.batch_size": 3,
     "speech.compile": True,
@@ -43,8 +43,8 @@ SPEED_ONLY_CHANGES = {
     "gates.emotion_device": "cuda",
     "gates.emotion_batch_size": 2,
     "gates.dnsmos_device": "cuda",
-    "gates.asr_device": "cuda",
-    "gates.asr_batch_size": 2,
+    "gates.whisper.device": "cuda",
+    "gates.whisper.batch_size": 2,
     "orchestration.task_runner": "ray",
     "orchestration.max_workers": 5,
     "orchestration.ray_address": "ray://head:10001",
@@ -52,6 +52,7 @@ SPEED_ONLY_CHANGES = {
     "orchestration.gpus_per_task": 0.5,
     "orchestration.task_retries": 0,
     "orchestration.cpu_threads": 1,
+    "orchestration.parallel_stages": False,
     "report.clip_device": "cuda",
     "report.clip_batch_size": 2,
 }
@@ -108,7 +109,7 @@ def built(tmp_path_factory, emoset_root) -> tuple[dict, Path]:
 
 def _pending(name: str, cfg: Config) -> tuple[int, int]:
     stage = STAGES[name]()
-    plan = stage.plan(cfg)
+    plan = plan_stage(stage, cfg)
     return len(StageRunner(stage, cfg, cfg.out).pending(plan)), len(plan.jobs)
 
 
@@ -142,14 +143,64 @@ def test_speed_only_fields_are_absent_from_output_settings():
 def test_speed_only_settings_leave_every_plan_key_unchanged(built):
     data, _ = built
     base = parse_config(data)
-    keys = {name: [(j.name, j.key) for j in cls().plan(base).jobs] for name, cls in STAGES.items()}
+    keys = {name: [(j.name, j.key) for j in plan_stage(cls(), base).jobs] for name, cls in STAGES.items()}
     assert all(keys.values())
     for dotted, value in SPEED_ONLY_CHANGES.items():
         changed = parse_config(data, {dotted: value})
         assert _lookup(changed.model_dump(mode="json"), dotted) == value, dotted
         for name, cls in STAGES.items():
-            assert [(j.name, j.key) for j in cls().plan(changed).jobs] == keys[name], (dotted, name)
+            assert [(j.name, j.key) for j in plan_stage(cls(), changed).jobs] == keys[name], (dotted, name)
 
 
 def test_prep_rate_is_the_tts_rate():
     assert PrepConfig().sample_rate == TTS_RATE
+
+
+def _rewrite(out: Path, stage: str, name: str, table) -> None:
+    """Replace a finished shard with `table` and mark it so, as a rerun of that stage computing it anew would."""
+    import json
+
+    from voxemoset.store.verify import describe_file, marker_path
+
+    folder = stage_dir(out, stage)
+    pq.write_table(table, folder / f"{name}.parquet")
+    marker = json.loads(marker_path(folder, name).read_text())
+    marker["files"][f"{name}.parquet"] = describe_file(folder / f"{name}.parquet", table.num_rows)
+    marker_path(folder, name).write_text(json.dumps(marker))
+
+
+def test_a_changed_references_shard_recomputes_exactly_the_gates_shards_that_read_it(built):
+    """Gates retries speak with references of an utterance's split: a test references shard whose content changed
+    recomputes the test gates shards, and no train one."""
+    data, out = built
+    cfg = parse_config(data)
+    refs = stage_dir(out, "references")
+    name = next(p.stem for p in list_shards(refs) if "-test-" in p.stem)
+    saved = {p: p.read_bytes() for p in (refs / f"{name}.parquet", refs / "_done" / f"{name}.json")}
+    try:
+        table = pq.read_table(refs / f"{name}.parquet")
+        texts = [t + " again" for t in table.column("transcript").to_pylist()]
+        _rewrite(out, "references", name, table.set_column(table.schema.get_field_index("transcript"), "transcript",
+                                                           __import__("pyarrow").array(texts)))  # fmt: skip
+        stage = GatesStage()
+        plan = plan_stage(stage, cfg)
+        pending = {j.name for j in StageRunner(stage, cfg, out).pending(plan)}
+        assert pending == {j.name for j in plan.jobs if j.name.startswith("test-")} and pending, pending
+    finally:
+        for path, content in saved.items():
+            path.write_bytes(content)
+    assert _pending("gates", cfg)[0] == 0
+
+
+def test_asr_weights_replaced_in_place_recompute_gates(built, tmp_path):
+    """The ASR model is keyed by its files' content, not its path: other weights in the same folder re-key gates."""
+    from voxemoset.models.tiny.whisper import write_whisper
+
+    data, _ = built
+    folder = write_whisper(tmp_path / "whisper", seed=0)
+    cfg = parse_config(data, {"gates.asr": True, "gates.whisper.model": str(folder)})
+    before = [j.key for j in plan_stage(GatesStage(), cfg).jobs]
+    assert before == [j.key for j in plan_stage(GatesStage(), cfg).jobs]  # nothing changed: the same keys
+    write_whisper(folder, seed=1)  # same architecture, same file sizes, other weights
+    after = [j.key for j in plan_stage(GatesStage(), cfg).jobs]
+    assert len(after) == len(before) and not set(after) & set(before)

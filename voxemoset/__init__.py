@@ -4,11 +4,16 @@ Where things live, in one rule: a stage is a package `voxemoset/stages/<name>/` 
 holding everything only that stage uses, and it imports no other stage; what more than one part uses
 lives in a shared layer that never imports a stage.
 
-- `stages/<name>/`  images, captions, references, speech, gates, dataset; `stages/__init__.py` is the chain
+- `stages/<name>/`  images, captions, references, speech, gates, dataset; `stages/__init__.py` lists them, each
+                    declares its `inputs` and `chain.py` runs them as a graph (independent ones side by side)
 - `models/`         every model adapter, behind one Protocol per role (`models/protocols.py`: Captioner,
                     Synthesizer, EmotionScorer, QualityScorer, Transcriber); tiny test models in `models/tiny/`
 - `sources/`        one module per corpus (EmoSet, CREMA-D, RAVDESS, MEAD) holding all of its facts
-- `store/`          the runner and all it writes: only the runner writes under `<out>/stages/<name>/`
+- `store/`          the runner and all it writes: only the runner writes under `<out>/stages/<name>/`, and only
+                    `store/` reads there (`store/upstream.py` hands a stage its inputs, `store/reading.py` the rest)
+- `corpora/`        the human-read corpora beside VoxEmoset (SpokenCOCO, Flickr8kAudio): readers, writer, card
+- `preflight/`      `voxemoset check`: config, disk, model files and weights, before anything runs
+- `commands/`       command bodies too long for `cli.py` (publish, deploy)
 - `published/`      the published row format (features, Hub-sized shards)
 - `audio.py`        load, resample to 16 kHz, FLAC, signal checks, dBFS, the named sample rates
 - `seeds.py`        the one `derive_seed(*parts)`;  `rows.py`: columns that travel between stages

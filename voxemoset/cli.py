@@ -78,6 +78,8 @@ def stage(
     built dataset to the config's `publish.repo_id`."""
     from voxemoset.preflight.command import preflight_or_stop
     from voxemoset.stages import BUILD_CHAIN, PUBLISH, get_stage
+    from voxemoset.store.reading import stage_folder
+    from voxemoset.store.runner import plan_stage
 
     if name == PUBLISH:
         from voxemoset.commands.publish import publish_configured
@@ -97,14 +99,14 @@ def stage(
         from flows.session import cli_flow_run
         from flows.stage_flows import STAGE_FLOWS
 
-        stage_obj.plan(cfg)  # a user mistake (missing source, upstream not built) fails here, in one line
+        plan_stage(stage_obj, cfg)  # a user mistake (missing source, upstream not built) fails here, in one line
         with cli_flow_run(debug=_options["debug"]):
             summary = STAGE_FLOWS[name](str(config), _overrides(out_dir), force)
     out.print(
         f"[bold]{name}[/]: {summary['rows']} rows, {sum(summary['rejects'].values())} rejects, "
         f"{summary['computed']} shards computed, {summary['skipped']} skipped"
     )
-    out.print(f"output: {Path(cfg.out) / 'stages' / name}")
+    out.print(f"output: {stage_folder(cfg.out, name)}")
 
 
 @app.command()
@@ -116,13 +118,14 @@ def build(
     """Run the whole chain as a Prefect flow run (after a preflight of everything it needs)."""
     from voxemoset.preflight.command import preflight_or_stop
     from voxemoset.stages import BUILD_CHAIN, get_stage
+    from voxemoset.store.runner import plan_stage
 
     cfg = _load(config, out_dir)
     preflight_or_stop(cfg, BUILD_CHAIN, err, str(config))  # every problem at once, before Prefect is imported
     from flows.session import cli_flow_run
     from flows.stage_flows import build as build_flow
 
-    get_stage(BUILD_CHAIN[0]).plan(cfg)  # an unreadable EmoSet index fails here, in one line, before Prefect starts
+    plan_stage(get_stage(BUILD_CHAIN[0]), cfg)  # an unreadable EmoSet index fails here, before Prefect starts
     with cli_flow_run(debug=_options["debug"]):
         summaries = build_flow(str(config), _overrides(out_dir), force)
     for name, s in summaries.items():

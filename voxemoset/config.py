@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,10 +10,10 @@ from pydantic import Field, PositiveInt
 
 from voxemoset.errors import UserError
 
-# The config machinery (strict sections, the speed-only marker, YAML reading) is generic and lives in
-# voxemoset.settings; the names every stage uses are re-exported here so `voxemoset.config` is the one door.
+# Generic machinery (voxemoset.settings), re-exported so that `voxemoset.config` is the one door.
 from voxemoset.settings import SPEED_ONLY, Strict, is_speed_only, output_settings, read_yaml, speed_only, validate
 
+DEVICE = "auto (a GPU when there is one) | cpu | cuda | cuda:N"  # every model's; auto by default (models/devices.py)
 __all__ = ["SPEED_ONLY", "Strict", "is_speed_only", "output_settings", "read_yaml", "speed_only", "validate"]
 
 
@@ -56,6 +57,7 @@ class OrchestrationConfig(Strict):
     ray_num_cpus: int | None = speed_only(None, ge=1, description="CPUs of a local Ray cluster")
     gpus_per_task: float = speed_only(1.0, ge=0, description="GPUs each model-stage worker asks Ray for")
     task_retries: int = speed_only(2, ge=0, description="retries of a shard task after a transient error")
+    parallel_stages: bool = speed_only(True, description="stages needing none of each other's output at once")
     cpu_threads: int | None = speed_only(
         None,
         ge=1,
@@ -98,7 +100,7 @@ class CaptionsConfig(Strict):
     model: str = Field(
         "llava-hf/llava-onevision-qwen2-7b-ov-hf", description="local checkpoint dir, or a HF id in the local cache"
     )
-    device: str = speed_only("auto", description="transformers backend: auto | cpu | cuda | cuda:N")
+    device: str = speed_only("auto", description=f"transformers backend: {DEVICE}")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU, else fp32")
     batch_size: int = speed_only(16, ge=1, description="images per generate call")
     max_new_tokens: int = Field(160, ge=1)
@@ -131,17 +133,23 @@ class PrepConfig(Strict):
     peak_limit: float = Field(0.95, gt=0, le=1, description="peak after normalisation")
 
 
+class WhisperConfig(Strict):
+    """One Whisper (transformers), the same type wherever one runs: MEAD's transcripts, each clip's WER."""
+
+    model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
+    device: str = speed_only("auto", description=DEVICE)
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    batch_size: int = speed_only(8, ge=1)
+    max_new_tokens: int = Field(96, ge=1)
+
+
 class ReferencesConfig(Strict):
     """The `references` stage: which corpora, how clips are prepared, which Whisper transcribes MEAD."""
 
     corpora: tuple[Literal["cremad", "mead", "ravdess"], ...] = ("cremad", "mead", "ravdess")
     shard_size: int = Field(500, ge=1, description="clips per output shard")
     prep: PrepConfig = PrepConfig()
-    whisper_model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
-    whisper_device: str = speed_only("cpu")
-    whisper_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    whisper_batch_size: int = speed_only(8, ge=1)
-    whisper_max_new_tokens: int = Field(96, ge=1)
+    whisper: WhisperConfig = WhisperConfig()
 
 
 class SpeechConfig(Strict):
@@ -153,7 +161,7 @@ class SpeechConfig(Strict):
     )
     vocab_file: Path | None = Field(None, description="default: vocab.txt beside the checkpoint file")
     vocoder: Path = Field(Path("models/vocos-mel-24khz"), description="Vocos folder: config.yaml, pytorch_model.bin")
-    device: str = speed_only("auto", description="auto | cpu | cuda | cuda:N")
+    device: str = speed_only("auto", description=DEVICE)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="auto: fp16 on GPU")
     batch_size: int = speed_only(16, ge=1, description="captions per sampling pass (length-bucketed)")
     nfe_step: int = Field(32, ge=1, description="flow-matching steps")
@@ -188,7 +196,7 @@ class GatesConfig(Strict):
     """Thresholds, the regeneration budget and the scoring models of the `gates` stage."""
 
     emotion_model: str = Field("models/emotion2vec_plus_large", description="local emotion2vec_plus folder")
-    emotion_device: str = speed_only("cpu")
+    emotion_device: str = speed_only("auto", description=DEVICE)
     emotion_batch_size: int = speed_only(16, ge=1)
     require_emotion: bool = Field(True, description="regenerate clips not heard as intended; False records only")
     min_emotion_conf: float = Field(0.5, ge=0, le=1, description="the intended emotion's probability must reach this")
@@ -196,13 +204,10 @@ class GatesConfig(Strict):
     reseed_attempts: int = Field(1, ge=0, description="retries with a new seed before trying another reference")
     seed: int = 0
     signal: SignalConfig = SignalConfig()
-    dnsmos_device: str = speed_only("cpu", description="cpu or cuda (onnxruntime provider)")
+    dnsmos_device: str = speed_only("auto", description="auto | cpu | cuda (onnxruntime provider)")
     min_dnsmos_ovrl: float | None = Field(None, description="regenerate below this DNSMOS OVRL; None records only")
     asr: bool = Field(True, description="transcribe each kept clip with Whisper and record its WER")
-    asr_model: str = Field("openai/whisper-large-v3-turbo", description="local dir or Hub id in the HF cache")
-    asr_device: str = speed_only("cpu")
-    asr_batch_size: int = speed_only(8, ge=1)
-    asr_max_new_tokens: int = Field(96, ge=1)
+    whisper: WhisperConfig = WhisperConfig()
     # 0.05 < 1/15: one skipped, repeated or wrong word fails any 8-15-word caption (README: Gates).
     max_wer: float | None = Field(0.05, ge=0, description="regenerate above this WER; None records only")
 
@@ -219,8 +224,7 @@ class DatasetConfig(Strict):
     license_notes: str = Field("", description="extra text for the card's licence section")
 
 
-# Files whose content the speech stage keys through its model identity (model_id), not through their paths.
-SPEECH_MODEL_FILES = ("checkpoint", "vocab_file", "vocoder")
+SPEECH_MODEL_FILES = ("checkpoint", "vocab_file", "vocoder")  # keyed by content (model_id), not by path
 
 
 def speech_settings(cfg: SpeechConfig) -> dict:
@@ -241,7 +245,7 @@ class ReportConfig(Strict):
     clip_model: str = Field("openai/clip-vit-large-patch14", description="CLIPScore's CLIP: local dir or HF id")
     nmos_sample: int = Field(10_000, ge=1, description="NMOS: mean DNSMOS OVRL of a seeded random sample per split")
     seed: int = Field(0, ge=0, description="seed of the NMOS sample")
-    clip_device: str = speed_only("cpu", description="cpu | cuda | cuda:N")
+    clip_device: str = speed_only("auto", description=DEVICE)
     clip_batch_size: int = speed_only(32, ge=1, description="images or captions per CLIP forward pass")
 
 
@@ -274,7 +278,7 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
 
 def parse_config(data: dict, overrides: dict[str, Any] | None = None, origin: str = "config") -> Config:
     """Validate config data, after applying dotted-key overrides such as {"images.shard_size": 10}."""
-    data = dict(data or {})
+    data = copy.deepcopy(data or {})  # an override must not reach into the caller's nested sections
     for k, v in (overrides or {}).items():
         _set_dotted(data, k, v)
     return validate(Config, data, origin)

@@ -7,11 +7,12 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from voxemoset.chain import run_graph
 from voxemoset.config import load_config
 from voxemoset.fixtures.emoset import build_emoset_tree
 from voxemoset.fixtures.speech import build_speech_corpora
 from voxemoset.report import require_complete, write_report
-from voxemoset.stages import BUILD_CHAIN, get_stage
+from voxemoset.stages import get_stage
 from voxemoset.store.runner import run_stage
 
 
@@ -39,7 +40,7 @@ def demo_config(out: Path) -> dict:
         # A random LLaVA cannot write valid captions; the fixture builder's true descriptions of its
         # pictures go through the same validation instead.
         "captions": {"backend": "table", "table": str(fixtures / "EmoSet" / "fixture_captions.jsonl")},
-        "references": {"shard_size": 16, "whisper_model": str(models / "whisper"), "whisper_max_new_tokens": 12},
+        "references": {"shard_size": 16, "whisper": {"model": str(models / "whisper"), "max_new_tokens": 12}},
         "speech": {
             "checkpoint": str(models / "f5tts"),
             "vocoder": str(models / "vocos"),
@@ -52,8 +53,7 @@ def demo_config(out: Path) -> dict:
             "emotion_model": str(models / "emotion2vec"),
             "require_emotion": False,
             "max_attempts": 2,
-            "asr_model": str(models / "whisper"),
-            "asr_max_new_tokens": 12,
+            "whisper": {"model": str(models / "whisper"), "max_new_tokens": 12},
             "max_wer": None,  # a random Whisper transcribes nonsense: record its WER, do not gate on it
         },
         "report": {"clip_model": str(models / "clip")},
@@ -102,10 +102,10 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(write_demo_inputs(out))
     summarise_speech_sources(cfg, console)
-    summaries = {}
-    for name in BUILD_CHAIN:
-        s = run_stage(get_stage(name), cfg, cfg.out)
-        summaries[name] = s
+    summaries = run_graph(
+        lambda name: run_stage(get_stage(name), cfg, cfg.out), side_by_side=cfg.orchestration.parallel_stages
+    )
+    for name, s in summaries.items():
         rejects = ", ".join(f"{k} {v}" for k, v in s["rejects"].items()) or "none"
         console.print(f"[bold]{name}[/]: {s['rows']} rows in {s['shards']} shards; rejects: {rejects}")
     console.print(f"demo output: {out} (config {out / 'demo.yaml'}, manifest {out / 'manifest.json'})")

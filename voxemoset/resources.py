@@ -1,6 +1,6 @@
 """Where the repo's data folders are: `manifests/` (splits, tables, lexicon) and `prompts/`, and the prompt in use.
 
-They sit at the top of the checkout (DESIGN.md's layout), beside the package, which is installed
+They sit at the top of the checkout (the README's Layout), beside the package, which is installed
 editable by scripts/setup.sh and copied whole into the Docker image.
 """
 

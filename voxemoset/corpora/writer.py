@@ -23,6 +23,7 @@ from voxemoset.sources.base import Scan
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.lock import out_lock
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, StageRunner, job_key
+from voxemoset.store.upstream import Upstream
 from voxemoset.store.verify import MARKER_DIR
 
 log = logging.getLogger("voxemoset")
@@ -65,7 +66,7 @@ class CorpusStage(StageBase):
         self.corpus = corpus
         self.name = f"{CORPUS_PREFIX}{corpus}"
 
-    def plan(self, config: Config) -> Plan:
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
         scan = scan_corpus(self.corpus, config.sources)
         size, settings = config.corpora.shard_size, corpus_settings(config)
         fingerprints: dict[str, list] = {}  # an image is shared by ~5 captions: stat it once

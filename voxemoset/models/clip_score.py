@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from voxemoset.models.devices import device_name
 from voxemoset.models.resolve import redownload_command, resolve_checkpoint
 from voxemoset.models.safe_load import load_pretrained
 
@@ -41,6 +42,7 @@ class ClipScorer:
         path = resolve_checkpoint(model, ROLE, DEFAULT_CLIP)
         self.model = load_pretrained(CLIPModel, path, "clip", ROLE, redownload_command(path, DEFAULT_CLIP))
         self.processor = CLIPProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        device = device_name(device)
         self.model.to(device).eval()
         self.device, self.batch_size = device, batch_size
         self.max_tokens = self.model.config.text_config.max_position_embeddings

@@ -17,6 +17,7 @@ import numpy as np
 from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
+from voxemoset.models.devices import device_name
 from voxemoset.models.oom import run_halving
 from voxemoset.models.safe_load import read_state_dict, short_reason
 
@@ -132,7 +133,7 @@ class Emotion2vecScorer:
             tokenizer_conf={**(cfg.get("tokenizer_conf") or {}), "token_list": str(path / "tokens.txt")},
             model_path=str(path),
             trust_remote_code=False,
-            device=device,
+            device=device_name(device),
             disable_update=True,
             disable_pbar=True,
             log_level="ERROR",
@@ -157,9 +158,17 @@ class Emotion2vecScorer:
         return out
 
     def _generate(self, audio: list[np.ndarray], batch_size: int) -> list[dict]:
-        return self.model.generate(
-            audio, fs=OUT_RATE, granularity="utterance", extract_embedding=False, batch_size=batch_size
-        )
+        import torch
+
+        # funasr sets torch's threads to its own `ncpu` (4) on every call and leaves them so: emotion2vec runs at
+        # that count, and whatever runs next (Whisper, F5's retries) at the caller's again, whatever ran before it.
+        threads = torch.get_num_threads()
+        try:
+            return self.model.generate(
+                audio, fs=OUT_RATE, granularity="utterance", extract_embedding=False, batch_size=batch_size
+            )
+        finally:
+            torch.set_num_threads(threads)
 
 
 def top_emotion(scores: dict[str, float]) -> tuple[str, float]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voxemoset.audio import TTS_RATE
+from voxemoset.models.devices import device_name
 from voxemoset.models.f5tts_fast import DiTStep, FastOptions, batch_fill, bucket_length, check_fast, timesteps
 from voxemoset.models.f5tts_files import F5_DOWNLOAD, F5_MODEL, check_arch, locate_f5, locate_vocos
 from voxemoset.models.oom import run_halving
@@ -139,7 +140,7 @@ class F5Synthesizer:
 
         f5, vocos = locate_f5(checkpoint, vocab_file), locate_vocos(vocoder_dir)
         check_arch(f5)
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        device = device_name(device)
         root = f5.checkpoint.parent  # the download's --local-dir: the folder above F5TTS_v1_Base/
         download = f"{F5_DOWNLOAD} --local-dir {root.parent if root.name == 'F5TTS_v1_Base' else root}"
         with redirect_stdout(io.StringIO()), corrupt_weights_named([f5.checkpoint], F5_MODEL, download):

@@ -74,3 +74,13 @@ def locate_vocos(folder: Path) -> Path:
     if not ((folder / "config.yaml").is_file() and (folder / "pytorch_model.bin").is_file()):
         raise MissingWeightsError(VOCOS_MODEL, str(folder), VOCOS_DOWNLOAD.format(path=folder))
     return folder
+
+
+def synthesis_identity(checkpoint: Path, vocab_file: Path | None, vocoder: Path) -> dict:
+    """Identity of checkpoint, vocab, architecture and vocoder by content (missing weights fail here, in one line):
+    what keys every clip F5 speaks, in the speech stage and in the gates' retries alike."""
+    from voxemoset.store.keys import model_identity
+
+    f5 = locate_f5(checkpoint, vocab_file)
+    return {"f5": model_identity(f5.checkpoint), "vocab": model_identity(f5.vocab), "arch": f5.arch,
+            "vocoder": model_identity(locate_vocos(vocoder))}  # fmt: skip

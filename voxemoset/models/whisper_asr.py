@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voxemoset.audio import OUT_RATE
+from voxemoset.models.devices import device_name
 from voxemoset.models.oom import run_halving
 from voxemoset.models.resolve import redownload_command, resolve_checkpoint
 from voxemoset.models.safe_load import load_pretrained
@@ -40,6 +41,7 @@ class WhisperTranscriber:
         self.model = load_pretrained(WhisperForConditionalGeneration, path, "whisper", role, download, dtype=self.dtype)
         # trust_remote_code=False: built-in Whisper code only, whatever the folder's JSON says.
         self.processor = WhisperProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        device = device_name(device)
         self.model.to(device).eval()
         self.device, self.batch_size = device, batch_size
         self.max_new_tokens, self.language = max_new_tokens, language

@@ -73,20 +73,16 @@ def check_tools(config: Config, stages: tuple[str, ...]) -> list[Item]:
     return [ready("tool", "ffmpeg [references: MEAD m4a]", exe)]
 
 
-# Devices whose loaders take `auto` (GPU when there is one); the others take cpu / cuda / cuda:N only.
-_AUTO_DEVICES = ("captions.device", "speech.device")
-
-
 def _devices(config: Config, stages: tuple[str, ...]) -> list[tuple[str, str]]:
     """(config key, device) of every torch model the stages run, when the device names a GPU."""
     c, r, s, g = config.captions, config.references, config.speech, config.gates
     regen = g.max_attempts > 1
     wanted = [
         ("captions.device", c.device, "captions" in stages and c.backend == "transformers"),
-        ("references.whisper_device", r.whisper_device, "references" in stages and "mead" in r.corpora),
+        ("references.whisper.device", r.whisper.device, "references" in stages and "mead" in r.corpora),
         ("speech.device", s.device, "speech" in stages or ("gates" in stages and regen)),
         ("gates.emotion_device", g.emotion_device, "gates" in stages),
-        ("gates.asr_device", g.asr_device, "gates" in stages and g.asr),
+        ("gates.whisper.device", g.whisper.device, "gates" in stages and g.asr),
     ]
     return [(key, dev) for key, dev, used in wanted if used and dev.startswith("cuda")]
 
@@ -135,8 +131,7 @@ def check_gpu(config: Config, stages: tuple[str, ...]) -> list[Item]:
         index = int(index) if index.isdigit() else 0
         if index >= count:
             seen = f"torch sees {count} GPU{'s' * (count != 1)}"
-            fix = "cpu or auto" if key in _AUTO_DEVICES else "cpu"
-            items.append(problem("gpu", key, f"{dev} asked for, but {seen}; set it to {fix}"))
+            items.append(problem("gpu", key, f"{dev} asked for, but {seen}; set it to cpu or auto"))
         else:
             items.append(ready("gpu", key, f"{dev}: {torch.cuda.get_device_name(index)}"))
     return items + check_gpu_count(config, stages)

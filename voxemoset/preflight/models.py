@@ -79,14 +79,14 @@ def _stage_needs(config, stage: str) -> list[ModelNeed]:
         return _captions(config)
     if stage == "references":
         mead = "mead" in config.references.corpora
-        return [_whisper("references.whisper_model", config.references.whisper_model)] if mead else []
+        return [_whisper("references.whisper.model", config.references.whisper.model)] if mead else []
     if stage == "speech":
         return _speech(config)
     if stage == "gates":
         g = config.gates
         needs = [ModelNeed(emotion2vec.MODEL, ("gates.emotion_model",), g.emotion_model,
                            "emotion2vec_plus_large", _locate_emotion2vec)]  # fmt: skip
-        needs += [_whisper("gates.asr_model", g.asr_model)] if g.asr else []
+        needs += [_whisper("gates.whisper.model", g.whisper.model)] if g.asr else []
         return needs + (_speech(config) if g.max_attempts > 1 else [])  # regeneration synthesises again
     return []
 

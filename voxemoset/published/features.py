@@ -12,7 +12,7 @@ from voxemoset.emotions import EMOTIONS
 MEDIA_COLUMNS = ("image", "audio")
 # EmoSet's per-image annotations (all optional in EmoSet, so nullable here).
 ATTRIBUTE_COLUMNS = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")
-# Gate figures published as they are (DESIGN.md's row list plus the intended emotion's probability).
+# Gate figures published as they are (the gates stage's scores plus the intended emotion's probability).
 GATE_COLUMNS = ("attempts", "emo_pred", "emo_conf", "emo_target_conf", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
                 "dnsmos_p808", "asr_text", "wer")  # fmt: skip
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from voxemoset.published.features import COLUMNS, MEDIA_COLUMNS
 from voxemoset.published.shards import list_dataset_shards
 from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
 from voxemoset.store.manifest import read_manifest
-from voxemoset.store.runner import list_shards, stage_dir
+from voxemoset.store.reading import stage_markers, stage_rejects, stage_shards, stages_built
 
 DEFAULT_WORDS_BAND = (8, 15)
 
@@ -56,24 +55,26 @@ def _histogram(s: pd.Series) -> dict:
 
 
 def read_rejects(out: Path) -> dict[str, dict[str, int]]:
-    """Rejects per stage and reason, from `<out>/stages/<stage>/rejects/*.parquet`."""
+    """Rejects per stage and reason, from every stage's rejects tables."""
     counts: dict[str, dict[str, int]] = {}
-    for folder in sorted((Path(out) / "stages").glob("*/rejects")):
+    for stage in stages_built(out):
+        paths = stage_rejects(out, stage)
+        if not paths:
+            continue
         reasons = pd.Series(
-            [r for p in list_shards(folder) for r in pq.read_table(p, columns=["reason"]).column("reason").to_pylist()],
-            dtype=object,
+            [r for p in paths for r in pq.read_table(p, columns=["reason"]).column("reason").to_pylist()], dtype=object
         )
-        counts[folder.parent.name] = _counts(reasons) if len(reasons) else {}
+        counts[stage] = _counts(reasons) if len(reasons) else {}
     return counts
 
 
 def confusion(out: Path, df: pd.DataFrame) -> dict:
     """Intended vs detected emotion over kept clips, plus gates rejects when the speech stage names their intent."""
     pairs = list(zip(df["emotion"], df["emo_pred"].fillna("none"), strict=True))
-    rejected = [r for p in list_shards(stage_dir(out, "gates") / "rejects") for r in pq.read_table(p).to_pylist()]
+    rejected = [r for p in stage_rejects(out, "gates") for r in pq.read_table(p).to_pylist()]
     intent: dict[str, str] = {}
     if rejected:
-        for p in list_shards(stage_dir(out, "speech")):
+        for p in stage_shards(out, "speech"):
             t = pq.read_table(p, columns=["id", "emotion"])
             intent.update(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist(), strict=True))
     extra = [(intent[r["source"]], r.get("emo_pred") or "none") for r in rejected if r["source"] in intent]
@@ -89,12 +90,13 @@ def confusion(out: Path, df: pd.DataFrame) -> dict:
 
 def words_band(out: Path) -> tuple[int, int]:
     """The caption length band the build used (recorded by the dataset stage), else the paper's 8-15."""
-    marker = stage_dir(out, "dataset") / "_done" / "all.json"
-    try:
-        band = json.loads(marker.read_text())["stats"]["words_band"]
-        return int(band[0]), int(band[1])
-    except (OSError, KeyError, ValueError, TypeError):
-        return DEFAULT_WORDS_BAND
+    for marker in stage_markers(out, "dataset").values():
+        try:
+            band = marker["stats"]["words_band"]
+            return int(band[0]), int(band[1])
+        except (KeyError, ValueError, TypeError, IndexError):
+            continue
+    return DEFAULT_WORDS_BAND
 
 
 def compute(out: Path, settings: ReportConfig | None = None) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,6 +23,14 @@ def hash_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def job_key(stage: Any, stage_config: dict, model_id: Any, inputs: Any) -> str:
+    """Key of a shard: what it reads besides its upstream shards (the runner adds those), the stage config, the
+    model identity and the stage code version."""
+    return hash_json(
+        {"stage": stage.name, "version": stage.version, "config": stage_config, "model": model_id, "inputs": inputs}
+    )
 
 
 def file_fingerprint(path: Path) -> list:
@@ -42,19 +51,20 @@ def config_dict(cfg: BaseModel | None) -> dict:
 
 
 def model_identity(path: Path | str | None) -> dict | None:
-    """What identifies a checkpoint folder or file: its name plus every file's relative path and size.
+    """What identifies a checkpoint folder or file: its name plus every file's relative path and sha256.
 
-    Config files are hashed by content, so a changed config re-keys the stage without hashing weights.
+    By content, so weights replaced in place (a newer revision downloaded into the same folder) re-key what the model
+    made, while the same weights copied elsewhere do not; each file is read once per change (store/file_hashes.py).
     """
+    from voxemoset.store.file_hashes import file_sha256
+
     if path is None:
         return None
     path = Path(path)
     if path.is_file():
-        return {"name": path.name, "files": [[path.name, path.stat().st_size]]}
+        return {"name": path.name, "files": [[path.name, file_sha256(path)]]}
     files = []
     for p in sorted(path.rglob("*")) if path.is_dir() else []:
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts):
-            rel = str(p.relative_to(path))
-            small = p.suffix in (".json", ".yaml", ".yml", ".txt", ".jinja") and p.stat().st_size < 1 << 20
-            files.append([rel, hash_file(p) if small else p.stat().st_size])
+            files.append([str(p.relative_to(path)), file_sha256(p)])
     return {"name": path.name, "files": files}

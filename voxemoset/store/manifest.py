@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +13,7 @@ from voxemoset.store.atomic import write_json
 from voxemoset.store.verify import MARKER_DIR, read_marker
 
 log = logging.getLogger("voxemoset")
+_UPDATE = threading.Lock()
 
 
 def marker_counts(markers: Iterable[dict]) -> dict:
@@ -51,7 +53,8 @@ def read_manifest(out: Path) -> dict:
 
 
 def update_manifest(out: Path, stage_name: str, summary: dict) -> None:
-    """Merge one stage's counts into `<out>/manifest.json`."""
-    manifest = read_manifest(out)
-    manifest["stages"][stage_name] = summary
-    write_json(Path(out) / "manifest.json", manifest)
+    """Merge one stage's counts into `<out>/manifest.json` (stages running side by side take turns)."""
+    with _UPDATE:
+        manifest = read_manifest(out)
+        manifest["stages"][stage_name] = summary
+        write_json(Path(out) / "manifest.json", manifest)

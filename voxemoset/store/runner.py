@@ -13,19 +13,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from voxemoset.errors import UserError
-from voxemoset.store.atomic import TMP_SUFFIX, clean_tmp, write_json, write_parquet
-from voxemoset.store.keys import hash_file, hash_json
+from voxemoset.store.atomic import clean_tmp, write_json, write_parquet
+from voxemoset.store.folders import list_shards, stage_dir, verified_shards  # noqa: F401 - tests read folders
+from voxemoset.store.keys import job_key  # noqa: F401 - the stages' key maker, with the interface
 from voxemoset.store.lock import out_lock
 from voxemoset.store.manifest import marker_counts, update_manifest
 from voxemoset.store.stage import Plan, ShardJob, ShardOutput, StageBase  # noqa: F401 - stages import them from here
 from voxemoset.store.threads import pin_cpu_threads
+from voxemoset.store.upstream import Upstream
 from voxemoset.store.verify import (
     MARKER_DIR,
     NO_MARKER,
     OLD_MARKER,
     describe_file,
-    file_damage,
     marker_path,
     read_marker,
     shard_damage,
@@ -40,65 +40,6 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
-def job_key(stage: StageBase, stage_config: dict, model_id: Any, inputs: Any) -> str:
-    """Key of a shard: input content, stage config, model identity and stage code version."""
-    return hash_json(
-        {"stage": stage.name, "version": stage.version, "config": stage_config, "model": model_id, "inputs": inputs}
-    )
-
-
-def stage_dir(out: Path, stage_name: str) -> Path:
-    """Where a stage's shards live."""
-    return Path(out) / "stages" / stage_name
-
-
-def list_shards(folder: Path) -> list[Path]:
-    """A stage's finished Parquet shards, sorted, ignoring temp files."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.parquet") if not p.name.endswith(TMP_SUFFIX))
-
-
-def verified_shards(out: Path, upstream: str, reader: str) -> list[tuple[Path, str]]:
-    """Each finished shard of stage `upstream` with its sha256, checked against its marker before `reader` reads it.
-
-    A damaged shard raises UserError naming it: a downstream stage run alone must not crash inside Arrow, and
-    rerunning the upstream stage recomputes exactly that shard.
-    """
-    folder = stage_dir(out, upstream)
-    found = []
-    for path in list_shards(folder):
-        marker = read_marker(marker_path(folder, path.stem)) or {}
-        why = shard_damage(folder, path.stem, marker)
-        if why == OLD_MARKER:
-            # Nothing recorded to compare with (no marker, or one from before sizes and hashes were kept):
-            # the footer at least must read, and the key needs the hash.
-            why, sha = file_damage(path, None), hash_file(path)
-        elif why is None:
-            sha = marker["files"][path.name]["sha256"]  # verified just now: no second hash
-        if why:
-            raise UserError(
-                f"stage {reader} cannot read {upstream} shard {path.stem} ({why}): "
-                f"rerun `voxemoset stage {upstream} -c <config>` to recompute it"
-            )
-        found.append((path, sha))
-    return found
-
-
-def upstream_jobs(stage: StageBase, out: Path, upstream: str, stage_config: dict, model_id: Any) -> list[ShardJob]:
-    """One job per finished upstream shard, same name, keyed by that shard's bytes: shard k from shard k."""
-    shards = verified_shards(out, upstream, stage.name)
-    if not shards:
-        raise UserError(
-            f"stage {stage.name} reads the {upstream} stage, which has no shards under "
-            f"{stage_dir(out, upstream)}: run it first"
-        )
-    return [
-        ShardJob(path.stem, job_key(stage, stage_config, model_id, {"upstream": upstream, "sha256": sha}), str(path))
-        for path, sha in shards
-    ]
-
-
 def rejects_table(rows: list[dict], stage_name: str, extra: pa.Schema | None = None) -> pa.Table:
     """Rejects as a table: source, reason, detail, stage, plus the stage's declared extra columns.
 
@@ -107,6 +48,35 @@ def rejects_table(rows: list[dict], stage_name: str, extra: pa.Schema | None = N
     schema = pa.schema(list(REJECT_SCHEMA) + list(extra or []))
     full = [{"detail": "", **r, "stage": stage_name} for r in rows]
     return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in full], schema=schema)
+
+
+def planned(stage: StageBase, config: Any, out: Path | None = None) -> tuple[Plan, Upstream]:
+    """The stage's plan from its inputs' verified shards, each job keyed by the content of the shards it reads; and
+    those inputs. Nothing is computed."""
+    upstream = Upstream(Path(out if out is not None else config.out), stage.name, stage.inputs)
+    plan = stage.plan(config, upstream)
+    return replace(plan, jobs=[upstream.keyed(j) for j in plan.jobs]), upstream
+
+
+def plan_stage(stage: StageBase, config: Any) -> Plan:
+    """The stage's keyed plan, as a run would make it (a user mistake, e.g. a missing source, fails here)."""
+    return planned(stage, config)[0]
+
+
+def check_schema(stage: StageBase, table: pa.Table) -> None:
+    """A shard's rows have exactly the stage's declared schema, or one error naming the stage and the column."""
+    want = stage.schema
+    if want is None or table.schema.equals(want):
+        return
+    got = table.schema
+    for field in want:
+        if field.name not in got.names:
+            raise ValueError(f"stage {stage.name} wrote a shard without its column {field.name!r}")
+        if not got.field(field.name).type.equals(field.type):
+            raise ValueError(f"stage {stage.name} wrote column {field.name!r} as {got.field(field.name).type}, "
+                             f"not its declared {field.type}")  # fmt: skip
+    extra = [n for n in got.names if n not in want.names]
+    raise ValueError(f"stage {stage.name} wrote columns its schema does not declare: {extra or got.names}")
 
 
 class StageRunner:
@@ -130,7 +100,7 @@ class StageRunner:
         if marker is not None and marker.get("key") != job.key:
             return False  # computed from other inputs or config: plainly not done, nothing damaged
         why = NO_MARKER if marker is None else shard_damage(self.dir, job.name, marker)
-        if why is None and not self.stage.outputs_intact(self.config, job):
+        if why is None and not self.stage.outputs_intact(self.config, job, marker):
             why = "what it wrote outside the stage folder is gone"
         if why == OLD_MARKER:  # expected once after an upgrade, not damage: say so quietly
             log.info("%s: shard %s was finished by an older voxemoset; recomputing", self.stage.name, job.name)
@@ -144,8 +114,9 @@ class StageRunner:
         return list(plan.jobs) if force else [j for j in plan.jobs if not self.is_done(j)]
 
     def prepare(self, force: bool = False) -> tuple[Plan, list[ShardJob]]:
-        """The stage's plan and the jobs of it still to compute (all of them with `force`)."""
-        plan = self.stage.plan(self.config)
+        """The stage's plan, each job keyed by the content of the input shards it reads, and the jobs of it still to
+        compute (all of them with `force`)."""
+        plan, self.upstream = planned(self.stage, self.config, self.out)
         return plan, self.pending(plan, force)
 
     def drive(self, compute: Callable[[list[ShardJob]], None], force: bool = False) -> dict:
@@ -154,12 +125,16 @@ class StageRunner:
         plan, todo = self.prepare(force)
         if todo:
             compute(todo)
-        return self.finalize(plan, computed=len(todo))
+        summary = self.finalize(plan, computed=len(todo))
+        self.stage.finish(self.config, self.upstream, {j.name: read_marker(self.marker_path(j)) for j in plan.jobs})
+        return summary
 
     def run_job(self, job: ShardJob, model: Any) -> dict:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
         pin_cpu_threads(self.config.orchestration.cpu_threads)
-        result = self.stage.process(replace(job, work=work_dir(self.dir, job.name, job.key)), model, self.config)
+        work = work_dir(self.dir, job.name, job.work_key or job.key)
+        result = self.stage.process(replace(job, work=work), model, self.config)
+        check_schema(self.stage, result.table)
         # Planning problems follow what `process` rejected: where a stage's sort put them among its inputs,
         # they came after them (EmoSet's `<split>.json#N` sources sort after its image ids).
         found = [*result.rejects, *job.problems]

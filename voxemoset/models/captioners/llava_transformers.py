@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import LogitsProcessor
 
+from voxemoset.models.devices import pick_device
 from voxemoset.models.oom import run_halving
 
 if TYPE_CHECKING:
@@ -43,13 +44,6 @@ class SeededSampler(LogitsProcessor):
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(len(picked), device=scores.device), picked] = 0.0
         return out
-
-
-def pick_device(device: str) -> torch.device:
-    """`auto` means the first GPU when there is one."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:

@@ -21,7 +21,8 @@ from voxemoset.stages.captions.backends import load_captioner
 from voxemoset.stages.captions.prompt import lexicon_path, read_text, sha256_text
 from voxemoset.stages.captions.validate import Rules, Verdict, load_lexicon, validate_answer, words_of
 from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, upstream_jobs
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase
+from voxemoset.store.upstream import Upstream, each_shard
 
 SCHEMA = pa.schema(
     [
@@ -115,6 +116,8 @@ class CaptionsStage(StageBase):
 
     name = "captions"
     version = "1"
+    inputs = ("images",)
+    schema = SCHEMA
     uses_gpu = True
     reject_schema = pa.schema([("attempts", pa.int32())])
 
@@ -126,9 +129,9 @@ class CaptionsStage(StageBase):
             return table_identity(cfg.table)
         return model_identity(resolve_model(cfg.model))
 
-    def plan(self, config: Config) -> Plan:
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
         cfg = config.captions
-        return Plan(upstream_jobs(self, config.out, "images", stage_key_config(cfg), self.model_id(cfg)))
+        return Plan(each_shard(self, upstream, "images", stage_key_config(cfg), self.model_id(cfg)))
 
     def load(self, config: Config) -> CaptionModel:
         cfg = config.captions

@@ -21,7 +21,7 @@ from voxemoset.stages.dataset.card_build import figures_section, gates_section, 
 MACHINE_KEYS = ("out", "sources", "orchestration", "publish", "report", "corpora")
 # Settings that are not thresholds (where a model lives, how it runs); the rest of gates/captions is.
 _NOT_THRESHOLDS = ("model", "device", "batch_size", "max_new_tokens", "dtype", "backend", "table", "openai", "vllm",
-                   "prompt", "lexicon", "temperature", "top_p", "asr", "seed")  # fmt: skip
+                   "prompt", "lexicon", "temperature", "top_p", "asr", "whisper", "seed")  # fmt: skip
 
 LICENCES = """\
 VoxEmoset is derived data; every part keeps the terms of what it came from, and the strictest of them
@@ -85,8 +85,8 @@ def provenance(config, prompt_text: str | None) -> dict:
         "vocoder": _label(speech.get("vocoder"), local=True),
         "emotion": _label(gates.get("emotion_model"), local=True),
         "quality": f"DNSMOS P.835 + P.808 (speechmos {_version('speechmos')})",
-        "asr": _label(gates.get("asr_model")) if gates.get("asr", True) else None,
-        "reference_transcripts": _label((data.get("references") or {}).get("whisper_model")),
+        "asr": _label((gates.get("whisper") or {}).get("model")) if gates.get("asr", True) else None,
+        "reference_transcripts": _label(((data.get("references") or {}).get("whisper") or {}).get("model")),
     }
 
     def thresholds(section: dict) -> dict:
@@ -116,11 +116,10 @@ def card_header(config, splits: dict[str, SplitStats]) -> dict:
     return hub_header(described, features(), splits)
 
 
-def card_text(
-    config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None, data: Path | None = None
-) -> str:
+def card_text(config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None, data: Path | None = None,
+              gate_rejects: dict[str, int] | None = None) -> str:  # fmt: skip
     """The whole README.md; `counts` holds per-split `images` and per-split per-emotion row counts; `data` is the
-    folder of the written shards, whose figures the card states (left out without it)."""
+    folder of the written files, whose figures the card states with the gates' rejects (left out without it)."""
     cfg = config.dataset
     prov = provenance(config, prompt_text)
     header = yaml.safe_dump(card_header(config, splits), sort_keys=False, allow_unicode=True, width=1000)
@@ -139,10 +138,10 @@ def card_text(
         f"(CREMA-D, MEAD, RAVDESS), and {gates_summary(config.gates)}.\n",
         '```python\nfrom datasets import load_dataset\n\nds = load_dataset("<this repo>")\n```\n',
         "## Splits\n",
-        md_table(["split", "utterances", "images", "shards", "size"], split_rows) + "\n",
+        md_table(["split", "utterances", "images", "files", "size"], split_rows) + "\n",
         "## How clips were kept\n",
         gates_section(config.gates),
-        *(["## This build's figures\n", figures_section(data, Path(config.out))] if data is not None else []),
+        *(["## This build's figures\n", figures_section(data, gate_rejects or {})] if data is not None else []),
         "## Utterances per emotion\n",
         md_table(["emotion", *splits], emotion_rows) + "\n",
         "## Columns\n",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,7 +9,6 @@ import pyarrow.parquet as pq
 from voxemoset.config import GatesConfig
 from voxemoset.markdown import md_table
 from voxemoset.published.shards import list_dataset_shards
-from voxemoset.store.runner import list_shards, stage_dir
 
 RECORDED = "recorded only (no clip dropped or regenerated for it)"
 
@@ -113,18 +111,9 @@ def _figures(got: dict) -> list:
             _mean(attempts), first]  # fmt: skip
 
 
-def gates_rejects(out: Path) -> dict[str, int]:
-    """Utterances the gates stage dropped, by reason."""
-    reasons = Counter()
-    for path in list_shards(stage_dir(out, "gates") / "rejects"):
-        reasons.update(pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
-    return dict(sorted(reasons.items()))
-
-
-def figures_section(data: Path, out: Path) -> str:
-    """The card's "This build's figures" section."""
+def figures_section(data: Path, dropped: dict[str, int]) -> str:
+    """The card's "This build's figures" section; `dropped`: the gates' rejects by reason."""
     head = ["split", "utterances", "images", "mean DNSMOS OVRL", "Emo-C", "mean attempts", "passed at first try"]
-    dropped = gates_rejects(out)
     said = ", ".join(f"{reason} {n}" for reason, n in dropped.items()) if dropped else "none"
     notes = ("Mean DNSMOS OVRL is over every clip (`voxemoset report` computes the paper's NMOS on a random sample); "
              "Emo-C is the mean emotion2vec probability of the intended emotion (`emo_target_conf`).\n\n"

@@ -1,15 +1,15 @@
-"""`dataset` stage: gates utterances joined with their images, written as Hub-ready shards plus a card.
+"""`dataset` stage: gates utterances joined with their images, written as Hub-ready files plus a card.
 
-The output is split-wise and byte-budgeted, so the stage is one job ("all") keyed by the content of every
-gates and images shard and the config. It builds `<out>/dataset.<pid>.tmp/` and swaps it in as
-`<out>/dataset/` (data/ + README.md); the job's own table is an index of the published rows.
+One job per gates shard, in the manner of datatrove's writers: gates shard `<split>-NNNNN` (with images shard
+`<split>-NNNNN`, where its pictures are) becomes `<out>/dataset/data/<split>-NNNNN-PPP.parquet`, byte-budgeted
+parts named after it. A change to one gates shard rewrites its own files, which keep their names, and leaves every
+other file's bytes alone, so `publish` uploads only those. The card is a cheap last step over every job's figures.
+The job's own table is an index of the rows it published.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +23,15 @@ from voxemoset.config import Config
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.published.features import ATTRIBUTE_COLUMNS, COLUMNS, emotion_index
-from voxemoset.published.shards import SplitWriter
+from voxemoset.published.shards import PartsWriter
 from voxemoset.resources import prompt_path
-from voxemoset.stages.dataset.card import card_text, recorded_settings
-from voxemoset.store.atomic import TMP_SUFFIX, write_atomic
-from voxemoset.store.keys import hash_json
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key, stage_dir, verified_shards
+from voxemoset.stages.dataset.card_files import write_card
+from voxemoset.store.atomic import TMP_SUFFIX
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
+from voxemoset.store.upstream import Upstream
 
-INDEX_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string()), ("image_id", pa.string()),
-                          ("emotion", pa.string()), ("shard", pa.string())])  # fmt: skip
-INDEX_COLUMNS = pa.schema(list(INDEX_SCHEMA)[:-1])  # all but `shard`, known once a split is written
+SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string()), ("image_id", pa.string()),
+                    ("emotion", pa.string()), ("file", pa.string())])  # fmt: skip
 IMAGE_COLUMNS = ("image_id", "image", *ATTRIBUTE_COLUMNS)
 SORT_BATCH_ROWS = 256  # gates rows turned into Python objects at once
 
@@ -42,20 +41,13 @@ def dataset_dir(out: Path) -> Path:
     return Path(out) / "dataset"
 
 
-def _prompt_text(config: Config) -> str | None:
+def prompt_text(config: Config) -> str | None:
+    """The captioning prompt the card quotes, if its file is there."""
     try:
         path = prompt_path(config.captions)
     except UserError:
         return None
     return path.read_text() if path.is_file() else None
-
-
-def _shards(out: Path, stage: str) -> list[tuple[Path, str]]:
-    shards = verified_shards(out, stage, "dataset")
-    if not shards:
-        raise UserError(f"stage dataset reads the {stage} stage, which has no shards under "
-                        f"{stage_dir(out, stage)}: run it first")  # fmt: skip
-    return shards
 
 
 def _audio_problem(data: bytes | None) -> str | None:
@@ -72,83 +64,68 @@ def _audio_problem(data: bytes | None) -> str | None:
 
 
 class DatasetStage(StageBase):
-    """Gates + images shards -> `<out>/dataset/` (data/<split>-NNNNN-of-NNNNN.parquet, README.md)."""
+    """Gates shard k + images shard k -> `<out>/dataset/data/<k>-PPP.parquet`; then the card, README.md."""
 
     name = "dataset"
-    version = "3"  # 2: the card records the config less speed-only settings; 3: it states the gates and figures
+    # 2: the card records the config less speed-only settings; 3: it states the gates and figures; 4: one job per
+    # gates shard, its rows in files named after it (data/<split>-NNNNN-PPP.parquet, not <split>-NNNNN-of-NNNNN).
+    version = "4"
+    inputs = ("gates", "images")
+    schema = SCHEMA
 
-    def plan(self, config: Config) -> Plan:
-        out = Path(config.out)
-        gates, images = _shards(out, "gates"), _shards(out, "images")
-        inputs = {
-            "gates": [[p.name, sha] for p, sha in gates],
-            "images": [[p.name, sha] for p, sha in images],
-            "prompt": hash_json(_prompt_text(config)),
-        }
-        # The card records these settings, so exactly these key the output.
-        stage_config = recorded_settings(config)
-        key = job_key(self, stage_config, None, inputs)
-        work = {"gates": [str(p) for p, _ in gates], "images": [str(p) for p, _ in images]}
-        return Plan([ShardJob("all", key, work)])
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
+        cfg = config.dataset
+        key = job_key(self, {"shard_bytes": cfg.shard_bytes, "row_group_bytes": cfg.row_group_bytes}, None, None)
+        jobs = []
+        for gates in upstream.shards("gates"):
+            images = upstream.shard("images", gates.name)  # gates shard k comes from images shard k
+            inputs = {"gates": str(gates.path), "images": str(images.path)}
+            jobs.append(ShardJob(gates.name, key, inputs, reads=(("gates", gates.name), ("images", images.name))))
+        return Plan(jobs)
 
-    def outputs_intact(self, config: Config, job: ShardJob) -> bool:
-        """The marker vouches for `<out>/dataset` too: if that folder was removed, the job is not done any more."""
-        return (dataset_dir(config.out) / "README.md").is_file()
+    def outputs_intact(self, config: Config, job: ShardJob, marker: dict) -> bool:
+        """The marker vouches for the job's published files too: each must still be there, at its size."""
+        files = (marker.get("stats") or {}).get("files")
+        data = dataset_dir(config.out) / "data"
+        return isinstance(files, dict) and all(
+            (data / name).is_file() and (data / name).stat().st_size == size for name, size in files.items()
+        )
 
     def process(self, job: ShardJob, model: None, config: Config) -> ShardOutput:
-        out = Path(config.out)
-        for old in out.glob(f"dataset.*{TMP_SUFFIX}"):
-            shutil.rmtree(old, ignore_errors=True)  # left by a killed build
-        build = out / f"dataset.{os.getpid()}{TMP_SUFFIX}"
-        try:
-            writers, placed, rejects, counts = self._write_shards(job, build / "data", config)
-            splits = {name: w.close() for name, w in sorted(writers.items(), key=lambda kv: _split_order(kv[0]))}
-            index = _index_table(placed, writers, splits)
-            text = card_text(config, splits, counts, _prompt_text(config), build / "data")
-            write_atomic(build / "README.md", lambda tmp: tmp.write_text(text))
-            _swap_in(build, dataset_dir(out))
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
+        cfg = config.dataset
+        table = pq.read_table(job.inputs["gates"])
+        pictures = _read_images(Path(job.inputs["images"]), set(table.column("image_id").to_pylist()))
+        writer = PartsWriter(dataset_dir(config.out) / "data", job.name, cfg.shard_bytes, cfg.row_group_bytes)
+        rows, rejects, seen = [], [], set()
+        for g in _sorted_rows(table):
+            reason, detail = _problem(g, pictures, seen)
+            if reason:
+                rejects.append({"source": g["id"], "reason": reason, "detail": detail})
+                continue
+            seen.add(g["id"])
+            writer.add(_published_row(g, pictures[g["image_id"]]))
+            rows.append({k: g[k] for k in ("id", "split", "image_id", "emotion")})
+        written = writer.close()
+        index = [{**r, "file": written.files[k]} for r, k in zip(rows, writer.placements, strict=True)]
         stats = {
-            "splits": {
-                n: {"rows": s.rows, "shards": len(s.files), "file_bytes": s.file_bytes, "num_bytes": s.num_bytes}
-                for n, s in splits.items()
-            },
+            "split": job.name.rsplit("-", 1)[0],
+            "files": {name: (dataset_dir(config.out) / "data" / name).stat().st_size for name in written.files},
+            "num_bytes": written.num_bytes,
+            "images": sorted({r["image_id"] for r in rows}),
+            "emotions": dict(sorted(Counter(r["emotion"] for r in rows).items())),
             "words_band": [config.captions.min_words, config.captions.max_words],
         }
-        return ShardOutput(index, rejects, stats)
+        return ShardOutput(pa.Table.from_pylist(index, schema=SCHEMA), rejects, stats)
 
-    def _write_shards(self, job: ShardJob, data: Path, config: Config):
-        cfg = config.dataset
-        where = _image_index([Path(p) for p in job.inputs["images"]])
-        writers: dict[str, SplitWriter] = {}
-        # The index's columns of the published rows, per split, as Arrow chunks: a few bytes a row, not a dict.
-        placed: dict[str, list[pa.Table]] = {}
-        rejects, seen = [], set()
-        counts: dict = {"images": {}, "emotions": {}}
-        images_seen: dict[str, set] = {}
-        for path in job.inputs["gates"]:
-            table = pq.read_table(path)
-            pictures = _read_images(where, set(table.column("image_id").to_pylist()))
-            kept: dict[str, list[dict]] = {}
-            for g in _sorted_rows(table):
-                reason, detail = _problem(g, pictures, seen)
-                if reason:
-                    rejects.append({"source": g["id"], "reason": reason, "detail": detail})
-                    continue
-                seen.add(g["id"])
-                split = g["split"]
-                if split not in writers:
-                    writers[split] = SplitWriter(data, split, cfg.shard_bytes, cfg.row_group_bytes)
-                writers[split].add(_published_row(g, pictures[g["image_id"]]))
-                kept.setdefault(split, []).append({k: g[k] for k in INDEX_SCHEMA.names[:-1]})
-                images_seen.setdefault(split, set()).add(g["image_id"])
-                per = counts["emotions"].setdefault(split, Counter())
-                per[g["emotion"]] += 1
-            for split, rows in kept.items():
-                placed.setdefault(split, []).append(pa.Table.from_pylist(rows, schema=INDEX_COLUMNS))
-        counts["images"] = {s: len(ids) for s, ids in images_seen.items()}
-        return writers, placed, rejects, counts
+    def finish(self, config: Config, upstream: Upstream, markers: dict[str, dict]) -> None:
+        """Drop files no job published any more, then write the card from every job's figures."""
+        data = dataset_dir(config.out) / "data"
+        kept = {name for m in markers.values() for name in m["stats"]["files"]}
+        for path in data.glob("*.parquet*") if data.is_dir() else []:
+            if path.name not in kept or path.name.endswith(TMP_SUFFIX):
+                path.unlink()
+        rejects = [s.rejects_path for s in upstream.shards("gates")]
+        write_card(config, markers, rejects, prompt_text(config), dataset_dir(config.out))
 
 
 def _sorted_rows(table: pa.Table) -> Iterator[dict]:
@@ -160,21 +137,6 @@ def _sorted_rows(table: pa.Table) -> Iterator[dict]:
                                                     keys[i].get("caption_index") or 0, keys[i]["id"]))  # fmt: skip
     for k in range(0, len(order), SORT_BATCH_ROWS):
         yield from table.take(order[k : k + SORT_BATCH_ROWS]).to_pylist()
-
-
-def _index_table(placed: dict[str, list[pa.Table]], writers: dict[str, SplitWriter], splits: dict) -> pa.Table:
-    """The job's table: every published row's id, split, image, emotion and the data file it went to."""
-    parts = []
-    for name, chunks in placed.items():
-        files = pa.array(splits[name].files, pa.string())
-        shard = files.take(pa.array(writers[name].placements, pa.int32()))
-        parts.append(pa.concat_tables(chunks).append_column("shard", shard))
-    return pa.concat_tables(parts).combine_chunks() if parts else INDEX_SCHEMA.empty_table()
-
-
-def _split_order(name: str) -> tuple:
-    """train, then test, then anything else alphabetically (the card lists splits in this order)."""
-    return ({"train": 0, "test": 1}.get(name, 2), name)
 
 
 def _problem(g: dict, pictures: dict, seen: set) -> tuple[str | None, str]:
@@ -198,36 +160,12 @@ def _published_row(g: dict, picture: dict) -> dict:
     return row
 
 
-def _image_index(shards: list[Path]) -> dict[str, Path]:
-    """image_id -> the images shard holding it (reads only the id column)."""
-    where: dict[str, Path] = {}
-    for path in shards:
-        for image_id in pq.read_table(path, columns=["image_id"]).column("image_id").to_pylist():
-            where.setdefault(image_id, path)
-    return where
-
-
-def _read_images(where: dict[str, Path], ids: set[str]) -> dict[str, dict]:
-    """The image rows (bytes and attributes) of `ids`, reading from each images shard only what is needed."""
-    by_shard: dict[Path, list[str]] = {}
-    for image_id in ids:
-        if image_id in where:
-            by_shard.setdefault(where[image_id], []).append(image_id)
-    found = {}
-    for path, wanted in by_shard.items():
-        table = pq.read_table(path, columns=list(IMAGE_COLUMNS), filters=[("image_id", "in", wanted)])
-        for row in table.to_pylist():
-            found.setdefault(row["image_id"], row)
+def _read_images(shard: Path, ids: set[str]) -> dict[str, dict]:
+    """The image rows (bytes and attributes) of `ids` in one images shard, reading only those rows."""
+    found: dict[str, dict] = {}
+    if not ids:
+        return found
+    table = pq.read_table(shard, columns=list(IMAGE_COLUMNS), filters=[("image_id", "in", sorted(ids))])
+    for row in table.to_pylist():
+        found.setdefault(row["image_id"], row)
     return found
-
-
-def _swap_in(build: Path, final: Path) -> None:
-    """Replace `final` by `build` with two atomic renames.
-
-    A crash between them leaves no `final`; the runner then finds the job undone and rebuilds.
-    """
-    old = final.with_name(f"{final.name}.old.{os.getpid()}{TMP_SUFFIX}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(build, final)
-    shutil.rmtree(old, ignore_errors=True)

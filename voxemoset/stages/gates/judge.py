@@ -1,9 +1,14 @@
-"""Judge synthesis attempts: signal checks, then emotion, DNSMOS and intelligibility; the first failing gate names why."""
+"""Judge synthesis attempts: signal checks, then emotion, DNSMOS and intelligibility; the first failing gate names why.
+
+Scoring (the models: costly, fixed by model and clip) and the verdict (the thresholds: cheap) are apart: an attempt's
+`Scores` are stored once, and a verdict is a function of them and the thresholds, so a threshold change re-judges
+stored scores instead of running a model again.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -24,59 +29,73 @@ class GateModels:
     asr: Transcriber | None
 
 
-def _sortable_best(a: dict) -> tuple:
-    return (a["signal"] is None, a.get("emo_target_conf") or 0.0, a.get("dnsmos_ovrl") or 0.0, -a["attempt"])
+@dataclass(frozen=True)
+class Scores:
+    """What the signal checks and the models said of one attempt's clip; the model fields stay None for a clip that
+    failed a signal check or was never made (then `signal` says why, and `synthesis_error` how synthesis failed)."""
+
+    signal: str | None = None
+    synthesis_error: str | None = None
+    emo_pred: str | None = None
+    emo_conf: float | None = None
+    emo_target_conf: float | None = None
+    emo_scores: str | None = None  # every class's probability, JSON
+    dnsmos_ovrl: float | None = None
+    dnsmos_sig: float | None = None
+    dnsmos_bak: float | None = None
+    dnsmos_p808: float | None = None
+    asr_text: str | None = None
+    wer: float | None = None
 
 
-def best_attempt(attempts: list[dict]) -> dict:
-    """The passing attempt if any, else the most convincing failure (signal ok, intended emotion, quality)."""
-    passed = [a for a in attempts if a["passed"]]
-    return passed[0] if passed else max(attempts, key=_sortable_best)
+SCORE_FIELDS = tuple(f.name for f in fields(Scores))
 
 
-def judge(
-    candidates: list[dict], clips: list[np.ndarray | SynthesisFailure], models: GateModels, cfg: GatesConfig
-) -> list[dict]:
-    """Score candidates (dicts with id, attempt, emotion, caption) and decide pass/fail with the first failing gate.
-
-    A candidate whose synthesis failed is not scored: its `signal` and `fail_reason` are the failure's reason.
-    """
-    for c, x in zip(candidates, clips, strict=True):
-        if isinstance(x, SynthesisFailure):
-            # A non-None signal ranks it below every attempt that made a usable clip.
-            c["signal"], c["synthesis_error"] = x.reason, x.detail
-        else:
-            c["signal"] = check_signal(x, OUT_RATE, cfg.signal)
-    ok = [i for i, c in enumerate(candidates) if c["signal"] is None]
-    heard = [clips[i] for i in ok]
-    emo = models.emotion.score(heard) if ok else []
-    quality = models.quality.score(heard) if ok else []
-    texts = models.asr.transcribe(heard) if models.asr and ok else [None] * len(ok)
-    for i, scores, q, text in zip(ok, emo, quality, texts, strict=True):
-        c = candidates[i]
-        c["emo_pred"], c["emo_conf"] = top_emotion(scores)
-        c["emo_target_conf"] = scores.get(c["emotion"], 0.0)
-        c["emo_scores"] = json.dumps({k: round(v, 5) for k, v in scores.items()}, sort_keys=True)
-        # Four decimals: far finer than DNSMOS's own precision, and coarse enough that ONNX Runtime's
-        # thread-order float noise (~1e-7) does not change the stored dataset between runs.
-        c.update({k: round(float(v), 4) for k, v in q.items()})
-        c["asr_text"] = text
-        c["wer"] = word_error_rate(c["caption"], text) if text is not None else None
-    for c, x in zip(candidates, clips, strict=True):
-        c["fail_reason"] = x.reason if isinstance(x, SynthesisFailure) else _first_failure(c, cfg)
-        c["passed"] = c["fail_reason"] is None
-    return candidates
+def score(
+    heard: list[tuple[str, str]], clips: list[np.ndarray | SynthesisFailure], models: GateModels, cfg: GatesConfig
+) -> tuple[list[Scores], int]:
+    """The scores of each clip, spoken as `(intended emotion, caption)`, and how many clips the models scored (those
+    made and past the signal checks)."""
+    signals = [
+        (x.reason, x.detail) if isinstance(x, SynthesisFailure) else (check_signal(x, OUT_RATE, cfg.signal), None)
+        for x in clips
+    ]
+    out = [Scores(signal=s, synthesis_error=e) for s, e in signals]
+    ok = [i for i, (s, _) in enumerate(signals) if s is None]
+    usable = [clips[i] for i in ok]
+    emo = models.emotion.score(usable) if ok else []
+    quality = models.quality.score(usable) if ok else []
+    texts = models.asr.transcribe(usable) if models.asr and ok else [None] * len(ok)
+    for i, probs, q, text in zip(ok, emo, quality, texts, strict=True):
+        emotion, caption = heard[i]
+        pred, conf = top_emotion(probs)
+        out[i] = Scores(
+            emo_pred=pred,
+            emo_conf=conf,
+            emo_target_conf=probs.get(emotion, 0.0),
+            emo_scores=json.dumps({k: round(v, 5) for k, v in probs.items()}, sort_keys=True),
+            # Four decimals: far finer than DNSMOS's own precision, and coarse enough that ONNX Runtime's
+            # thread-order float noise (~1e-7) does not change the stored dataset between runs.
+            **{k: round(float(v), 4) for k, v in q.items()},
+            asr_text=text,
+            wer=word_error_rate(caption, text) if text is not None else None,
+        )
+    return out, len(ok)
 
 
-def _first_failure(c: dict, cfg: GatesConfig) -> str | None:
-    if c["signal"] is not None:
-        return f"signal_{c['signal']}"
-    if cfg.require_emotion and c["emo_pred"] != c["emotion"]:
+def verdict(s: Scores, emotion: str, cfg: GatesConfig) -> str | None:
+    """Why an attempt with scores `s`, meant to carry `emotion`, fails under `cfg`'s thresholds: the first failing
+    gate, or None when it passes."""
+    if s.synthesis_error is not None:
+        return s.signal
+    if s.signal is not None:
+        return f"signal_{s.signal}"
+    if cfg.require_emotion and s.emo_pred != emotion:
         return "emotion_mismatch"
-    if cfg.require_emotion and c["emo_conf"] < cfg.min_emotion_conf:
+    if cfg.require_emotion and s.emo_conf < cfg.min_emotion_conf:
         return "emotion_low_confidence"
-    if cfg.min_dnsmos_ovrl is not None and c.get("dnsmos_ovrl", 0.0) < cfg.min_dnsmos_ovrl:
+    if cfg.min_dnsmos_ovrl is not None and (s.dnsmos_ovrl or 0.0) < cfg.min_dnsmos_ovrl:
         return "dnsmos_low"
-    if cfg.max_wer is not None and c["wer"] is not None and c["wer"] > cfg.max_wer:
+    if cfg.max_wer is not None and s.wer is not None and s.wer > cfg.max_wer:
         return "wer_high"
     return None

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from voxemoset.store.runner import list_shards
-
 META_COLUMNS = ["reference_id", "corpus", "speaker", "split", "emotion", "transcript"]
 CACHED_CLIPS = 512  # ~50-100 MB of FLAC: a round's worth, reused by the next round's retries of the same refs
 
@@ -24,10 +22,11 @@ class ReferencePool:
     """The references stage's rows without their audio (`rows`, by id, by (split, emotion)), and `audio(ids)` for
     the clips a round needs."""
 
-    def __init__(self, folder: Path, cached_clips: int = CACHED_CLIPS):
+    def __init__(self, shards: list[str], cached_clips: int = CACHED_CLIPS):
+        self.shards = list(shards)  # the references shards' paths, as the runner handed them to the job
         self.rows: list[dict] = []
         self._shard_of: dict[str, Path] = {}
-        for path in list_shards(Path(folder)):
+        for path in map(Path, self.shards):
             for row in pq.read_table(path, columns=META_COLUMNS).to_pylist():
                 self.rows.append(row)
                 self._shard_of[row["reference_id"]] = path

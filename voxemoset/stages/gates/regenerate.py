@@ -9,7 +9,7 @@ from voxemoset.config import GatesConfig
 from voxemoset.models.protocols import Synthesizer, SynthRequest
 from voxemoset.models.synthesis import SynthesisFailure, synthesize_16k
 from voxemoset.seeds import derive_seed
-from voxemoset.stages.gates.attempts import candidate
+from voxemoset.stages.gates.attempts import Attempt, candidate
 from voxemoset.stages.gates.references import ReferencePool
 
 
@@ -31,9 +31,9 @@ def retry_reference(utt: dict, attempt: int, pool: list[dict], cfg: GatesConfig)
 
 
 def regenerate(
-    todo: list[dict], history: dict[str, list[dict]], refs: ReferencePool, synth: Synthesizer, cfg: GatesConfig
-) -> tuple[list[dict], list[np.ndarray | SynthesisFailure]]:
-    """The next attempt of each utterance in `todo`: its candidate row and its 16 kHz clip (or why there is none).
+    todo: list[dict], history: dict[str, list[Attempt]], refs: ReferencePool, synth: Synthesizer, cfg: GatesConfig
+) -> tuple[list[Attempt], list[np.ndarray | SynthesisFailure]]:
+    """The next attempt of each utterance in `todo`: its candidate and its 16 kHz clip (or why there is none).
 
     `refs` holds every reference (audio read for the ones chosen); `history` holds each utterance's attempts so far.
     """
@@ -50,7 +50,7 @@ def regenerate(
     requests = [
         # decoded as the speech stage hands F5 its references
         SynthRequest(u["caption"], decode_at_rate(audio[r["reference_id"]], TTS_RATE), r["transcript"],
-                     c["tts_seed"], u["speed"])
+                     c.tts_seed, u["speed"])
         for u, r, c in zip(todo, chosen, cands, strict=True)
     ]  # fmt: skip
     return cands, synthesize_16k(synth, requests)

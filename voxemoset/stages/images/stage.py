@@ -13,6 +13,7 @@ from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_em
 from voxemoset.stages.images.decode import ImageReject, read_image_file
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
+from voxemoset.store.upstream import Upstream
 
 SCHEMA = pa.schema(
     [
@@ -63,8 +64,9 @@ class ImagesStage(StageBase):
 
     name = "images"
     version = "1"
+    schema = SCHEMA
 
-    def plan(self, config: Config) -> Plan:
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
         root = require_dir(config.sources.emoset, "sources.emoset")
         scan = scan_emoset(root)
         cfg = config.images

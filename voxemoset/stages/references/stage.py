@@ -17,6 +17,7 @@ from voxemoset.stages.references.prep import AudioReject, prepare_reference
 from voxemoset.stages.references.transcribe import LazyTranscriber
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
+from voxemoset.store.upstream import Upstream
 
 SCHEMA = pa.schema(
     [
@@ -82,12 +83,13 @@ class ReferencesStage(StageBase):
 
     name = "references"
     version = "1"
+    schema = SCHEMA
     uses_cpu_threads = True  # Whisper transcribes MEAD
 
-    def plan(self, config: Config) -> Plan:
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
         cfg = config.references
         settings = output_settings(cfg)  # Whisper's device and batch size change no transcript
-        whisper = model_label(cfg.whisper_model) if "mead" in cfg.corpora else None
+        whisper = model_label(cfg.whisper.model) if "mead" in cfg.corpora else None
         jobs, filtered = [], {}
         for corpus in cfg.corpora:
             root = require_dir(getattr(config.sources, corpus), f"sources.{corpus}")

@@ -26,8 +26,5 @@ class LazyTranscriber:
             if self._model is None:
                 from voxemoset.models.whisper_asr import WhisperTranscriber
 
-                c = self.cfg
-                self._model = WhisperTranscriber(
-                    c.whisper_model, c.whisper_device, c.whisper_dtype, c.whisper_batch_size, c.whisper_max_new_tokens
-                )
+                self._model = WhisperTranscriber(**self.cfg.whisper.model_dump())
         return self._model.transcribe(clips)

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from voxemoset.audio import TTS_RATE, decode_at_rate
-from voxemoset.store.runner import list_shards, stage_dir
+from voxemoset.store.upstream import Shard
 
 REFERENCE_KEYS = ["reference_id", "corpus", "speaker", "split", "emotion", "intensity", "transcript"]
 
 
-def read_references(out: Path) -> list[dict]:
+def read_references(shards: list[Shard]) -> list[dict]:
     """Every reference's assignment fields, where it lives (shard, row) and a hash of its audio and transcript."""
     refs = []
-    for path in list_shards(stage_dir(out, "references")):
+    for shard in shards:
         row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=[*REFERENCE_KEYS, "audio"]):
+        for batch in pq.ParquetFile(shard.path).iter_batches(batch_size=256, columns=[*REFERENCE_KEYS, "audio"]):
             for r in batch.to_pylist():
                 h = hashlib.sha256(r.pop("audio")["bytes"])
                 h.update(b"\x1f" + (r["transcript"] or "").encode())
-                refs.append({**r, "content": h.hexdigest(), "shard": str(path), "row": row})
+                refs.append({**r, "content": h.hexdigest(), "shard": str(shard.path), "shard_name": shard.name,
+                             "row": row})  # fmt: skip
                 row += 1
     return refs
 

@@ -13,16 +13,15 @@ import pyarrow.parquet as pq
 
 from voxemoset.audio import OUT_RATE, audio_cell
 from voxemoset.config import Config, SpeechConfig, speech_settings
-from voxemoset.errors import UserError
-from voxemoset.models.f5tts_files import locate_f5, locate_vocos
+from voxemoset.models.f5tts_files import locate_f5, synthesis_identity
 from voxemoset.models.protocols import Synthesizer, SynthRequest
 from voxemoset.models.synthesis import SynthesisFailure, synthesize_16k
 from voxemoset.rows import CAPTION_COLUMNS, CAPTION_FIELDS
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.speech.assign import assign_references
 from voxemoset.stages.speech.references import load_reference_audio, read_references
-from voxemoset.store.keys import model_identity
-from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key, verified_shards
+from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
+from voxemoset.store.upstream import Upstream
 
 SCHEMA = pa.schema(
     [
@@ -76,6 +75,8 @@ class SpeechStage(StageBase):
 
     name = "speech"
     version = "2"  # 2: reference ordering keys from derive_seed
+    inputs = ("captions", "references")
+    schema = SCHEMA
     uses_gpu = True
 
     def __init__(self, synth: Callable[[SpeechConfig], Synthesizer] | None = None):
@@ -83,22 +84,16 @@ class SpeechStage(StageBase):
 
     def model_id(self, cfg: SpeechConfig) -> dict:
         """Identity of checkpoint, vocab, architecture and vocoder (missing weights fail here, in one line)."""
-        f5 = locate_f5(cfg.checkpoint, cfg.vocab_file)
-        return {"f5": model_identity(f5.checkpoint), "vocab": model_identity(f5.vocab), "arch": f5.arch,
-                "vocoder": model_identity(locate_vocos(cfg.vocoder))}  # fmt: skip
+        return synthesis_identity(cfg.checkpoint, cfg.vocab_file, cfg.vocoder)
 
-    def plan(self, config: Config) -> Plan:
+    def plan(self, config: Config, upstream: Upstream) -> Plan:
         cfg = config.speech
         model = self.model_id(cfg)
         # Speed-only settings left out; the model files are keyed by content through `model`, not by path.
         settings = speech_settings(cfg)
-        shards = dict(verified_shards(config.out, "captions", self.name))
-        if not shards:
-            raise UserError(f"stage speech reads the captions stage, which has no shards under {config.out}: run it")
-        if not verified_shards(config.out, "references", self.name):
-            raise UserError(f"stage speech reads the references stage, which has no shards under {config.out}: run it")
-        refs = read_references(config.out)
+        refs = read_references(upstream.shards("references"))
         by_id = {r["reference_id"]: r for r in refs}
+        shards = {s.path: s for s in upstream.shards("captions")}
         captions = {p: pq.read_table(p, columns=CAPTION_KEYS).to_pylist() for p in shards}
         every = [c for rows in captions.values() for c in rows]
         assigned = assign_references(every, refs, cfg.seed, cfg.prefer_intensity, cfg.exclude_intensities)
@@ -108,11 +103,13 @@ class SpeechStage(StageBase):
                 _pair(c["image_id"], c["caption_index"]): assigned[(c["image_id"], c["caption_index"])] for c in rows
             }
             used = sorted({r for r in pairs.values() if r})
-            inputs = {"captions": shards[path], "assigned": sorted(pairs.items()),
-                      "references": [[r, by_id[r]["content"]] for r in used]}  # fmt: skip
+            # The assignment is global (every caption against every reference), so it keys each shard; each
+            # reference spoken is keyed by its content, and the shards holding them are what the job reads.
+            inputs = {"assigned": sorted(pairs.items()), "references": [[r, by_id[r]["content"]] for r in used]}
             info = {r: {k: by_id[r][k] for k in ("corpus", "speaker", "transcript", "shard", "row")} for r in used}
             work = {"captions": str(path), "assigned": pairs, "references": info}
-            jobs.append(ShardJob(path.stem, job_key(self, settings, model, inputs), work))
+            reads = (("captions", shards[path].name), *sorted({("references", by_id[r]["shard_name"]) for r in used}))
+            jobs.append(ShardJob(path.stem, job_key(self, settings, model, inputs), work, reads=reads))
         return Plan(jobs)
 
     def load(self, config: Config) -> SpeechModel:

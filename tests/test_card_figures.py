@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from tests.test_dataset import write_upstream
 from voxemoset.config import parse_config
 from voxemoset.stages.dataset import DatasetStage
-from voxemoset.store.runner import run_stage
+from voxemoset.store.runner import plan_stage, run_stage
 
 GATES_ON = {"require_emotion": True, "min_emotion_conf": 0.65, "min_dnsmos_ovrl": 2.4, "asr": True,
             "max_wer": 0.2, "max_attempts": 3, "reseed_attempts": 1, "signal": {"min_dbfs": -40.0}}  # fmt: skip
@@ -82,4 +82,4 @@ def test_report_settings_key_no_dataset(tmp_path):
     write_upstream(out)
     plain = parse_config({"out": str(out)})
     other = parse_config({"out": str(out), "report": {"clip_model": "/elsewhere/clip", "nmos_sample": 5, "seed": 1}})
-    assert DatasetStage().plan(other).jobs[0].key == DatasetStage().plan(plain).jobs[0].key
+    assert plan_stage(DatasetStage(), other).jobs[0].key == plan_stage(DatasetStage(), plain).jobs[0].key

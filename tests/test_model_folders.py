@@ -1,5 +1,5 @@
 """Model folders are data: configs that name code are refused, corrupt weights are one clear error, and a
-local Ray cluster listens on loopback only (issue 12, findings 3, 7 and 10)."""
+local Ray cluster listens on loopback only."""
 
 from __future__ import annotations
 

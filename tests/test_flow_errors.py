@@ -1,4 +1,4 @@
-"""The flow path, hardened (issue 12): every failure ends in one `error:` line without retrying what cannot pass,
+"""Failures on the flow path: every failure ends in one `error:` line without retrying what cannot pass,
 the temporary server dies with the CLI, one run per output folder. (Stage deployments run from the UI: in
 test_orchestration.py's deployment test.)"""
 

@@ -30,8 +30,8 @@ from voxemoset.store.runner import (
     list_shards,
     run_stage,
     stage_dir,
-    upstream_jobs,
 )
+from voxemoset.store.upstream import each_shard
 
 
 def _config(out: Path, emoset: Path):
@@ -123,9 +123,10 @@ class CountsStage(StageBase):
 
     name = "counts"
     version = "1"
+    inputs = ("images",)
 
-    def plan(self, config) -> Plan:
-        return Plan(upstream_jobs(self, config.out, "images", {}, None))
+    def plan(self, config, upstream) -> Plan:
+        return Plan(each_shard(self, upstream, "images", {}, None))
 
     def process(self, job: ShardJob, model, config) -> ShardOutput:
         ids = pq.read_table(job.inputs, columns=["image_id"]).column("image_id")

@@ -1,4 +1,4 @@
-"""Issue 12 (bad input bytes and paths): header-cut images, rows escaping their corpus, odd annotation JSON."""
+"""Bad input bytes and paths: header-cut images, rows escaping their corpus, odd annotation JSON."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from voxemoset.config import parse_config
 from voxemoset.errors import UserError
 from voxemoset.fixtures.emoset import build_emoset_tree
 from voxemoset.stages.images import SCHEMA, ImageReject, ImagesStage, process_entry
-from voxemoset.store.runner import list_shards, run_stage, stage_dir
+from voxemoset.store.runner import list_shards, plan_stage, run_stage, stage_dir
 
 # Paths opened while `_OPENS` is armed: Python's audit hook sees every open() from Python (pathlib, Pillow,
 # the wav header check that precedes libsndfile), so "never opened" is checked on the real code, not a mock.
@@ -142,9 +142,9 @@ def test_emoset_path_that_is_a_file_says_so(tmp_path):
     not_a_folder = tmp_path / "EmoSet.zip"
     not_a_folder.write_bytes(b"PK\x03\x04")
     with pytest.raises(UserError, match="is a file, not a folder"):
-        ImagesStage().plan(_images_config(tmp_path / "out", not_a_folder))
+        plan_stage(ImagesStage(), _images_config(tmp_path / "out", not_a_folder))
     with pytest.raises(UserError, match="folder not found"):
-        ImagesStage().plan(_images_config(tmp_path / "out", tmp_path / "absent"))
+        plan_stage(ImagesStage(), _images_config(tmp_path / "out", tmp_path / "absent"))
 
 
 @pytest.mark.parametrize(

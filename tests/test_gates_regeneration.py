@@ -14,8 +14,10 @@ from tests.gates_fakes import Heard, Listener, Script, ScriptedEmotion, Scripted
 from tests.gates_fakes import scripted_stage as make_stage
 from tests.test_gates import _fresh_copy, _table, speech_out  # noqa: F401 (speech_out: a fixture)
 from voxemoset.config import GatesConfig, load_config
+from voxemoset.rows import CAPTION_COLUMNS
 from voxemoset.stages.gates import retry_seed
-from voxemoset.stages.gates.judge import GateModels, judge
+from voxemoset.stages.gates.attempts import candidate, judge
+from voxemoset.stages.gates.judge import GateModels
 from voxemoset.store.runner import run_stage
 
 REPEATED = "A red bus drives slowly slowly past an old stone church."  # 1 word in 10: WER 0.1
@@ -119,9 +121,11 @@ def test_exhausted_budget_rejects_with_best_scores(branch):
 )
 def test_the_first_failing_gate_names_the_failure(heard, reason):
     clip = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
-    row = {"id": "u", "image_id": "img", "emotion": "enjoyment", "caption": "Two dogs run."}
+    row = {"id": "u", "image_id": "img", "emotion": "enjoyment", "caption": "Two dogs run.", "speed": 1.0}
+    row |= {k: None for k in CAPTION_COLUMNS if k not in row}
     listen = Listener({clip_key(clip): ("u", 1)}, {"u": row}, {"img": [heard]})
     models = GateModels(ScriptedEmotion(listen), ScriptedQuality(listen, real=None), ScriptedTranscriber(listen))
     cfg = GatesConfig(min_dnsmos_ovrl=3.0)
-    (c,) = judge([{**row, "attempt": 1}], [clip], models, cfg)
-    assert c["fail_reason"] == reason and c["passed"] is (reason is None)
+    ref = dict.fromkeys(("reference_id", "reference_corpus", "reference_speaker", "reference_text"))
+    (c,), scored = judge([candidate(row, 1, 0, ref)], [clip], models, cfg)
+    assert c.fail_reason == reason and c.passed is (reason is None) and scored == 1
