@@ -23,7 +23,7 @@ from voxemoset.corpora.writer import corpus_dir, run_corpus
 from voxemoset.errors import UserError
 from voxemoset.fixtures import flickr8k as flickr_fixture
 from voxemoset.fixtures import spokencoco as coco_fixture
-from voxemoset.published.shards import SHARD_NAME
+from voxemoset.hub.shards import SHARD_NAME
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ lives in a shared layer that never imports a stage.
                     `store/` reads there (`store/upstream.py` hands a stage its inputs, `store/reading.py` the rest)
 - `corpora/`        the human-read corpora beside VoxEmoset (SpokenCOCO, Flickr8kAudio): readers, writer, card
 - `preflight/`      `voxemoset check`: config, disk, model files and weights, before anything runs
-- `commands/`       command bodies too long for `cli.py` (publish, deploy)
-- `published/`      the published row format (features, Hub-sized shards)
+- `hub/`            all the Hub sees: the published row format (features), Hub-sized shards and their names, a
+                    card's Hub header, the upload and its command
 - `audio.py`        load, resample to 16 kHz, FLAC, signal checks, dBFS, the named sample rates
-- `seeds.py`        the one `derive_seed(*parts)`;  `rows.py`: columns that travel between stages
+- `seeds.py`        the one `derive_seed(*parts)`;  `rows.py`: typed columns that travel between stages
 - `config.py`       every setting (a leaf: imports no domain package; machinery in `settings.py`);
                     speed-only settings are marked there once and key no output
-- `report/`, `publish.py`, `train/`, `fixtures/`, `demo.py`, `cli.py`: what users run on top
+- `report/`, `train/`, `fixtures/`, `demo.py`, `cli.py`: what users run on top
 - Prefect lives only in `flows/`, and only `cli.py` imports `flows`.
 
 `tests/test_layout.py` enforces the import rules and module sizes.

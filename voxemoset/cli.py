@@ -1,4 +1,5 @@
-"""The `voxemoset` command line (typer): thin commands over the library (longer bodies in voxemoset.commands)."""
+"""The `voxemoset` command line (typer): thin commands over the library; longer bodies live next to what they
+drive (hub/command.py, corpora/command.py, preflight/command.py, flows/deploy.py)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def stage(
     from voxemoset.store.runner import plan_stage
 
     if name == PUBLISH:
-        from voxemoset.commands.publish import publish_configured
+        from voxemoset.hub.command import publish_configured
 
         publish_configured(_load(config, out_dir), _say, _log)
         return
@@ -188,7 +189,7 @@ def publish(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go where")] = False,
 ) -> None:
     """Upload the dataset shards and card to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
-    from voxemoset.commands.publish import upload
+    from voxemoset.hub.command import upload
 
     upload(directory, repo_id, private, dry_run, _say, _log)
 
@@ -198,8 +199,7 @@ def deploy(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="default config for the deployments")] = None,
 ) -> None:
     """Serve the flows so they run from the Prefect UI (needs a server: `prefect server start`)."""
-    from flows.deploy import serve_all
-    from voxemoset.commands.deploy import require_server
+    from flows.deploy import require_server, serve_all
 
     serve_all(require_server(config))
 

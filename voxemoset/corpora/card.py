@@ -13,10 +13,10 @@ from voxemoset.audio import OUT_RATE
 from voxemoset.code_version import code_version, commit_label
 from voxemoset.corpora.base import SPLITS
 from voxemoset.corpora.rows import EXTRA_COLUMNS, PUBLISHED_COLUMNS, corpus_features
+from voxemoset.hub.card_header import hub_header
+from voxemoset.hub.features import DESCRIPTIONS
+from voxemoset.hub.shards import SplitStats, list_dataset_shards
 from voxemoset.markdown import md_table
-from voxemoset.published.features import DESCRIPTIONS
-from voxemoset.published.hub_header import hub_header
-from voxemoset.published.shards import SplitStats, list_dataset_shards
 from voxemoset.store.atomic import write_atomic
 
 CARD = "README.md"

@@ -18,7 +18,7 @@ from voxemoset.corpora.base import (
     Utterance,
     image_reason,
 )
-from voxemoset.published.features import features
+from voxemoset.hub.features import features
 from voxemoset.sources.base import RootCheck
 from voxemoset.stages.images.decode import ImageReject, read_image_file
 

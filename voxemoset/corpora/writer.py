@@ -18,7 +18,7 @@ from voxemoset.config import Config, output_settings
 from voxemoset.corpora import SPLITS, Utterance, check_name, corpus_roots, scan_corpus
 from voxemoset.corpora.card import write_card
 from voxemoset.corpora.rows import ShardReader
-from voxemoset.published.shards import shard_name
+from voxemoset.hub.shards import shard_name
 from voxemoset.sources.base import Scan
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.lock import out_lock

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from voxemoset.config import ReportConfig
 from voxemoset.errors import UserError, describe
-from voxemoset.published.shards import list_dataset_shards
+from voxemoset.hub.shards import list_dataset_shards
 
 
 def clip_info(settings: ReportConfig) -> dict:

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 from voxemoset.config import ReportConfig
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
+from voxemoset.hub.features import COLUMNS, MEDIA_COLUMNS
+from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.markdown import md_table
-from voxemoset.published.features import COLUMNS, MEDIA_COLUMNS
-from voxemoset.published.shards import list_dataset_shards
 from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
 from voxemoset.store.manifest import read_manifest
 from voxemoset.store.reading import stage_markers, stage_rejects, stage_shards, stages_built

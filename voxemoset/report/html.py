@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from voxemoset.emotions import EMOTIONS
-from voxemoset.published.shards import list_dataset_shards
+from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.report.figures import load_rows
 from voxemoset.report.table1 import TABLE1
 from voxemoset.store.atomic import write_atomic

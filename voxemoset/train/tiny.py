@@ -152,7 +152,7 @@ def write_tiny_dataset(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from voxemoset.published.features import arrow_schema
+    from voxemoset.hub.features import arrow_schema
 
     schema = arrow_schema()
     data = Path(out_dir) / "data"

@@ -10,10 +10,10 @@ import yaml
 from voxemoset.code_version import code_version, commit_label
 from voxemoset.config import output_settings
 from voxemoset.emotions import EMOTIONS
+from voxemoset.hub.card_header import hub_header
+from voxemoset.hub.features import COLUMNS, DESCRIPTIONS, features
+from voxemoset.hub.shards import SplitStats
 from voxemoset.markdown import md_table
-from voxemoset.published.features import COLUMNS, DESCRIPTIONS, features
-from voxemoset.published.hub_header import hub_header
-from voxemoset.published.shards import SplitStats
 from voxemoset.stages.dataset.card_build import figures_section, gates_section, gates_summary
 
 # Config sections that describe the builder's machine (paths, workers) or what happens after the data is built

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from voxemoset.config import GatesConfig
+from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.markdown import md_table
-from voxemoset.published.shards import list_dataset_shards
 
 RECORDED = "recorded only (no clip dropped or regenerated for it)"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from voxemoset.published.shards import SplitStats
+from voxemoset.hub.shards import SplitStats
 from voxemoset.stages.dataset.card import card_text
 from voxemoset.store.atomic import write_atomic
 

@@ -22,8 +22,8 @@ from voxemoset.audio import OUT_RATE
 from voxemoset.config import Config
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
-from voxemoset.published.features import ATTRIBUTE_COLUMNS, COLUMNS, emotion_index
-from voxemoset.published.shards import PartsWriter
+from voxemoset.hub.features import ATTRIBUTE_COLUMNS, COLUMNS, emotion_index
+from voxemoset.hub.shards import PartsWriter
 from voxemoset.resources import prompt_path
 from voxemoset.stages.dataset.card_files import write_card
 from voxemoset.store.atomic import TMP_SUFFIX

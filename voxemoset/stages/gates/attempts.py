@@ -16,25 +16,19 @@ import pyarrow as pa
 from voxemoset.audio import OUT_RATE, audio_cell
 from voxemoset.config import GatesConfig
 from voxemoset.models.synthesis import SynthesisFailure
-from voxemoset.rows import CAPTION_COLUMNS
-from voxemoset.stages.gates.judge import SCORE_FIELDS, GateModels, Scores, score, verdict
+from voxemoset.rows import CAPTION_COLUMNS, GATE_FIELDS, REFERENCE_COLUMNS
+from voxemoset.stages.gates.judge import SCORE_ATTRS, GateModels, Scores, score, verdict
 from voxemoset.store.stage import ShardOutput
 from voxemoset.store.work import WorkDir
 
 CARRY = ("id", *CAPTION_COLUMNS, "speed")
-REFERENCE_FIELDS = ("reference_id", "reference_corpus", "reference_speaker", "reference_text")
-ATTEMPT_FIELDS = ("attempt", "tts_seed", *REFERENCE_FIELDS)
+ATTEMPT_FIELDS = ("attempt", "tts_seed", *REFERENCE_COLUMNS)
 # A stored round's columns, in this order (rounds written before the record existed read back the same).
-_ROUND_SCORES = tuple(f for f in SCORE_FIELDS if f != "synthesis_error")
+_ROUND_SCORES = tuple(f for f in SCORE_ATTRS if f != "synthesis_error")
 ROUND_FIELDS = (*CARRY, *ATTEMPT_FIELDS, *_ROUND_SCORES[1:], _ROUND_SCORES[0], "fail_reason", "passed",
                 "synthesis_error", "audio", "duration_s")  # fmt: skip
 LOG_FIELDS = ("attempt", "tts_seed", "reference_id", "fail_reason", "emo_pred", "emo_conf", "dnsmos_ovrl", "wer")
-GATE_COLUMNS = pa.schema(
-    [("attempts", pa.int32()), ("emo_pred", pa.string()), ("emo_conf", pa.float64()),
-     ("emo_target_conf", pa.float64()), ("emo_scores", pa.string()), ("dnsmos_ovrl", pa.float64()),
-     ("dnsmos_sig", pa.float64()), ("dnsmos_bak", pa.float64()), ("dnsmos_p808", pa.float64()),
-     ("asr_text", pa.string()), ("wer", pa.float64()), ("gate_log", pa.string())]
-)  # fmt: skip
+GATE_COLUMNS = pa.schema(GATE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ class Attempt:
 
     def fields(self) -> dict[str, Any]:
         """Its own columns (how it was made, scores, verdict, clip), without the utterance's."""
-        scores = asdict(self.scores) if self.scores is not None else dict.fromkeys(SCORE_FIELDS)
+        scores = asdict(self.scores) if self.scores is not None else dict.fromkeys(SCORE_ATTRS)
         return {"attempt": self.attempt, "tts_seed": self.tts_seed, **self.reference, **scores,
                 "fail_reason": self.fail_reason, "passed": self.passed, "audio": self.audio,
                 "duration_s": self.duration_s}  # fmt: skip
@@ -78,7 +72,7 @@ class Attempt:
     def from_row(cls, row: dict[str, Any]) -> Attempt:
         return cls(
             utt={k: row[k] for k in CARRY}, attempt=row["attempt"], tts_seed=row["tts_seed"],
-            reference={k: row[k] for k in REFERENCE_FIELDS}, scores=Scores(**{k: row[k] for k in SCORE_FIELDS}),
+            reference={k: row[k] for k in REFERENCE_COLUMNS}, scores=Scores(**{k: row[k] for k in SCORE_ATTRS}),
             audio=row["audio"], duration_s=row["duration_s"], fail_reason=row["fail_reason"], passed=row["passed"],
         )  # fmt: skip
 
@@ -91,12 +85,12 @@ class Attempt:
 
 def same_reference(u: dict) -> dict:
     """The reference fields of a speech row, for an attempt that keeps its reference."""
-    return {k: u[k] for k in REFERENCE_FIELDS}
+    return {k: u[k] for k in REFERENCE_COLUMNS}
 
 
 def candidate(u: dict, attempt: int, seed: int, ref: dict) -> Attempt:
     """Attempt `attempt` of utterance `u`, spoken with `seed` in the voice of `ref`, before scoring."""
-    return Attempt({k: u[k] for k in CARRY}, attempt, seed, {k: ref[k] for k in REFERENCE_FIELDS})
+    return Attempt({k: u[k] for k in CARRY}, attempt, seed, {k: ref[k] for k in REFERENCE_COLUMNS})
 
 
 def best_attempt(attempts: list[Attempt]) -> Attempt:

@@ -17,6 +17,7 @@ from voxemoset.config import GatesConfig
 from voxemoset.models.emotion2vec import top_emotion
 from voxemoset.models.protocols import EmotionScorer, QualityScorer, Transcriber
 from voxemoset.models.synthesis import SynthesisFailure
+from voxemoset.rows import SCORE_FIELDS
 from voxemoset.stages.gates.intelligibility import word_error_rate
 
 
@@ -48,7 +49,8 @@ class Scores:
     wer: float | None = None
 
 
-SCORE_FIELDS = tuple(f.name for f in fields(Scores))
+SCORE_ATTRS = tuple(f.name for f in fields(Scores))
+assert SCORE_ATTRS[2:] == tuple(name for name, _ in SCORE_FIELDS), "Scores holds the gates' stored score columns"
 
 
 def score(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from voxemoset.config import Config, output_settings, require_dir
+from voxemoset.rows import ATTRIBUTE_FIELDS, MEDIA
 from voxemoset.sources.base import inside_root
 from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
 from voxemoset.stages.images.decode import ImageReject, read_image_file
@@ -22,19 +23,14 @@ SCHEMA = pa.schema(
         ("emoset_split", pa.string()),
         ("emotion", pa.string()),
         ("emoset_emotion", pa.string()),
-        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        ("image", MEDIA),
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("source_format", pa.string()),
         ("source_mode", pa.string()),
         ("source_sha256", pa.string()),
         ("annotation_status", pa.string()),
-        ("brightness", pa.float64()),
-        ("colorfulness", pa.float64()),
-        ("scene", pa.string()),
-        ("object", pa.list_(pa.string())),
-        ("facial_expression", pa.string()),
-        ("human_action", pa.string()),
+        *ATTRIBUTE_FIELDS,
     ]
 )
 

@@ -16,7 +16,7 @@ from voxemoset.config import Config, SpeechConfig, speech_settings
 from voxemoset.models.f5tts_files import locate_f5, synthesis_identity
 from voxemoset.models.protocols import Synthesizer, SynthRequest
 from voxemoset.models.synthesis import SynthesisFailure, synthesize_16k
-from voxemoset.rows import CAPTION_COLUMNS, CAPTION_FIELDS
+from voxemoset.rows import CAPTION_COLUMNS, CAPTION_FIELDS, MEDIA, REFERENCE_FIELDS
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.speech.assign import assign_references
 from voxemoset.stages.speech.references import load_reference_audio, read_references
@@ -27,10 +27,7 @@ SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         *CAPTION_FIELDS,
-        ("reference_id", pa.string()),
-        ("reference_corpus", pa.string()),
-        ("reference_speaker", pa.string()),
-        ("reference_text", pa.string()),
+        *REFERENCE_FIELDS,
         ("tts_seed", pa.int64()),
         ("tts_model", pa.string()),
         ("nfe_steps", pa.int32()),
@@ -38,7 +35,7 @@ SCHEMA = pa.schema(
         ("speed", pa.float64()),
         ("duration_s", pa.float64()),
         ("sample_rate", pa.int32()),
-        ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        ("audio", MEDIA),
     ]
 )
 CAPTION_KEYS = ["image_id", "caption_index", "split", "emotion"]

@@ -22,8 +22,8 @@ def upload(
     directory: Path, repo_id: str, private: bool, dry_run: bool, say: Callable[[str], None], log: Callable[[str], None]
 ) -> None:
     """Upload (or with dry_run, list) the dataset shards and card; `say` prints results, `log` progress."""
-    from voxemoset.publish import check_repo_id, describe, plan_upload
-    from voxemoset.publish import publish as publish_dataset
+    from voxemoset.hub.upload import check_repo_id, describe, plan_upload
+    from voxemoset.hub.upload import publish as publish_dataset
 
     check_repo_id(repo_id)
     if dry_run:

@@ -8,50 +8,30 @@ import pyarrow as pa
 
 from voxemoset.audio import OUT_RATE
 from voxemoset.emotions import EMOTIONS
+from voxemoset.rows import (
+    ATTRIBUTE_COLUMNS,
+    ATTRIBUTE_FIELDS,
+    CAPTION_FIELDS,
+    GATE_FIELDS,
+    GATE_UNPUBLISHED,
+    MEDIA,
+    REFERENCE_COLUMNS,
+    REFERENCE_FIELDS,
+    UTTERANCE_FIELDS,
+    field_types,
+)
 
 MEDIA_COLUMNS = ("image", "audio")
-# EmoSet's per-image annotations (all optional in EmoSet, so nullable here).
-ATTRIBUTE_COLUMNS = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")
-# Gate figures published as they are (the gates stage's scores plus the intended emotion's probability).
-GATE_COLUMNS = ("attempts", "emo_pred", "emo_conf", "emo_target_conf", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
-                "dnsmos_p808", "asr_text", "wer")  # fmt: skip
-
-# Column -> feature spec, in published order; "image"/"audio"/"emotion" are built in `features()`.
-_VALUES: dict[str, str] = {
-    "id": "string",
-    "split": "string",
-    "image": "",
-    "image_id": "string",
-    "emotion": "",
-    "emoset_emotion": "string",
-    "caption": "string",
-    "caption_index": "int8",
-    "audio": "",
-    "duration_s": "float64",
-    "n_words": "int32",
-    "reference_id": "string",
-    "reference_corpus": "string",
-    "reference_speaker": "string",
-    "reference_text": "string",
-    "tts_seed": "int64",
-    "attempts": "int32",
-    "emo_pred": "string",
-    "emo_conf": "float64",
-    "emo_target_conf": "float64",
-    "dnsmos_ovrl": "float64",
-    "dnsmos_sig": "float64",
-    "dnsmos_bak": "float64",
-    "dnsmos_p808": "float64",
-    "asr_text": "string",
-    "wer": "float64",
-    "brightness": "float64",
-    "colorfulness": "float64",
-    "scene": "string",
-    "object": "list",
-    "facial_expression": "string",
-    "human_action": "string",
-}
-COLUMNS: tuple[str, ...] = tuple(_VALUES)
+# Gate figures published as they are (the gates stage's scores, less the raw probabilities and the log).
+GATE_COLUMNS = tuple(name for name, _ in GATE_FIELDS if name not in GATE_UNPUBLISHED)
+# The published order: the row, what is seen, what is heard, how it was spoken, how it was judged, EmoSet's
+# annotations. Each column's type is the one its stage writes (voxemoset/rows.py), never listed here again.
+COLUMNS: tuple[str, ...] = ("id", "split", "image", "image_id", "emotion", "emoset_emotion", "caption",
+                            "caption_index", "audio", "duration_s", "n_words", *REFERENCE_COLUMNS, "tts_seed",
+                            *GATE_COLUMNS, *ATTRIBUTE_COLUMNS)  # fmt: skip
+_TYPES = field_types(UTTERANCE_FIELDS, CAPTION_FIELDS, REFERENCE_FIELDS, GATE_FIELDS, ATTRIBUTE_FIELDS,
+                     [("image", MEDIA)])  # fmt: skip
+_DTYPES = {"double": "float64", "float": "float32"}  # Arrow's names -> datasets' Value names, where they differ
 
 DESCRIPTIONS = {
     "id": "utterance id (hash of image, caption index, reference and seed)",
@@ -94,13 +74,13 @@ def features():
     """The published rows as `datasets.Features` (Image, Audio at 16 kHz, ClassLabel emotion)."""
     from datasets import Audio, ClassLabel, Features, Image, List, Value
 
-    special = {
-        "image": Image(),
-        "audio": Audio(sampling_rate=OUT_RATE),
-        "emotion": ClassLabel(names=list(EMOTIONS)),
-        "object": List(Value("string")),
-    }
-    return Features({name: special.get(name) or Value(dtype) for name, dtype in _VALUES.items()})
+    def value(kind: pa.DataType):
+        if pa.types.is_list(kind):
+            return List(value(kind.value_type))
+        return Value(_DTYPES.get(str(kind), str(kind)))
+
+    special = {"image": Image(), "audio": Audio(sampling_rate=OUT_RATE), "emotion": ClassLabel(names=list(EMOTIONS))}
+    return Features({name: special.get(name) or value(_TYPES[name]) for name in COLUMNS})
 
 
 @cache

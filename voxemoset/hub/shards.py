@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voxemoset.published.features import arrow_schema, parquet_column_options
+from voxemoset.hub.features import arrow_schema, parquet_column_options
 from voxemoset.store.atomic import TMP_SUFFIX
 
 # datasets' own content-defined-chunking options, so the Hub's Xet storage dedups unchanged pages on re-upload.

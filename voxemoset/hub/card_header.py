@@ -3,7 +3,7 @@ split sizes. The VoxEmoset card and the corpus cards both start with one."""
 
 from __future__ import annotations
 
-from voxemoset.published.shards import SplitStats
+from voxemoset.hub.shards import SplitStats
 
 
 def size_category(rows: int) -> str:

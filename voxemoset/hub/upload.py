@@ -16,7 +16,7 @@ from pathlib import Path
 
 import voxemoset
 from voxemoset.errors import UserError
-from voxemoset.published.shards import list_dataset_shards
+from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.store.atomic import write_json
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")

@@ -1,1 +1,0 @@
-"""Bodies of CLI commands that outgrew a few lines; `voxemoset.cli` only parses options and calls them."""
