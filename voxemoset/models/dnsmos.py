@@ -18,6 +18,7 @@ import numpy as np
 
 from voxemoset.audio import OUT_RATE
 from voxemoset.models import dnsmos_split as split
+from voxemoset.models.devices import CPU_PROVIDER as CPU
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ MEL_FRAMES = 900
 POLY_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
 POLY_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
 POLY_OVRL = np.poly1d([-0.06766283, 1.11546468, 0.04602535])
-CPU = "CPUExecutionProvider"
 
 
 def model_dir() -> Path:

@@ -38,9 +38,9 @@ class Upstream:
 
     def __init__(self, out: Path, reader: str, inputs: tuple[str, ...]):
         self.reader, self.inputs = reader, tuple(inputs)
-        self._shards: dict[str, list[Shard]] = {}
+        self._shards: dict[str, dict[str, Shard]] = {}  # input stage -> shard name -> shard, in name order
         for stage in self.inputs:
-            found = [Shard(stage, p.stem, p, sha) for p, sha in verified_shards(out, stage, reader)]
+            found = {p.stem: Shard(stage, p.stem, p, sha) for p, sha in verified_shards(out, stage, reader)}
             if not found:
                 raise UserError(
                     f"stage {reader} reads the {stage} stage, which has no shards under {stage_dir(out, stage)}: "
@@ -62,7 +62,7 @@ class Upstream:
     def _of(self, stage: str) -> dict[str, Shard]:
         if stage not in self._shards:
             raise ValueError(f"stage {self.reader} did not declare {stage!r} among its inputs {self.inputs}")
-        return {s.name: s for s in self._shards[stage]}
+        return self._shards[stage]
 
     def keyed(self, job: ShardJob) -> ShardJob:
         """`job` with the content of every shard it reads in its key (all shards of all inputs if it names none)."""
