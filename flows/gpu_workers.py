@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from voxemoset.config import Config, parse_config
-from voxemoset.corpora.writer import CORPUS_PREFIX, corpus_runner
+from voxemoset.corpora.export.writer import CORPUS_PREFIX, corpus_runner
 from voxemoset.stages import get_stage
 from voxemoset.store.runner import ShardJob, StageRunner
 from voxemoset.store.threads import cpu_threads

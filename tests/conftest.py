@@ -1,4 +1,5 @@
-"""Shared fixtures: offline always, miniature corpora built once per session under a temp folder."""
+"""Shared fixtures: offline always, miniature corpora and tiny models built once per session under a temp folder
+(builders.py holds the helpers: a config builder and stage readers)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ def emoset_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("emoset") / "EmoSet"
     build_emoset_tree(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Every tiny model, written once per test run: {llava_onevision, f5tts, vocos, whisper, emotion2vec, clip: folder}.
+
+    Read-only: a test that changes model files in place writes its own copy.
+    """
+    from voxemoset.models.tiny import write_all
+
+    return write_all(tmp_path_factory.mktemp("tiny-models"))
 
 
 def write_config(path: Path, data: dict) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.builders import stage_rows
 from voxemoset.audio import decode_audio_bytes, to_out_rate
 from voxemoset.config import Config
 from voxemoset.emotions import EMOTIONS
@@ -144,13 +145,12 @@ def scripted_stage(
 
 def run_gates(config_path: str | Path) -> None:
     """Run the gates stage with the scripted scorer (used in-process and by the kill test's subprocess)."""
-    import pyarrow.parquet as pq
 
     from voxemoset.config import load_config
-    from voxemoset.store.runner import list_shards, run_stage, stage_dir
+    from voxemoset.store.runner import run_stage, stage_dir
 
     cfg = load_config(config_path)
-    rows = [r for p in list_shards(stage_dir(cfg.out, "speech")) for r in pq.read_table(p).to_pylist()]
+    rows = stage_rows(stage_dir(cfg.out, "speech"))
     run_stage(scripted_stage(cfg, rows), cfg, cfg.out)
 
 

@@ -11,18 +11,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from tests.builders import make_config, stage_rows, stage_table
 from voxemoset.config import parse_config
 from voxemoset.errors import MissingWeightsError
 from voxemoset.resources import default_prompt
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.captions import CaptionModel, CaptionsStage, default_lexicon, rules_of, validate
 from voxemoset.stages.images import ImagesStage
-from voxemoset.store.runner import list_shards, plan_stage, run_stage, stage_dir
+from voxemoset.store.runner import plan_stage, run_stage, stage_dir
 
 REASONS = {v for k, v in vars(validate).items() if k.startswith("CAPTIONS_") and isinstance(v, str)} - {"captions"}
 GOOD = [
@@ -33,27 +32,14 @@ GOOD = [
 BAD = '{"captions": ["The image shows a dog.", "A dog.", "A dog."]}'
 
 
-def _read(folder: Path) -> pa.Table:
-    # Rejects shards without rejects lack the stage's extra columns (attempts): promote to one schema.
-    return pa.concat_tables([pq.read_table(p) for p in list_shards(folder)], promote_options="default")
-
-
 def _config(out: Path, emoset: Path, **captions):
-    return parse_config(
-        {
-            "out": str(out),
-            "sources": {"emoset": str(emoset)},
-            "images": {"limit_per_split": 3, "shard_size": 2},
-            "captions": {"backend": "transformers", "device": "cpu", "batch_size": 2, "max_new_tokens": 12, **captions},
-        }
-    )
+    defaults = {"backend": "transformers", "device": "cpu", "batch_size": 2, "max_new_tokens": 12}
+    return make_config(out, emoset, images={"limit_per_split": 3, "shard_size": 2}, captions=defaults | captions)
 
 
 @pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory) -> Path:
-    from voxemoset.models.tiny.llava_onevision import write_llava_onevision
-
-    return write_llava_onevision(tmp_path_factory.mktemp("models") / "llava-ov-tiny")
+def tiny_llava(tiny_models) -> Path:
+    return tiny_models["llava_onevision"]
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +64,8 @@ def tiny_run(images_out, tiny_llava, emoset_root, tmp_path_factory):
 
 def test_random_model_answers_are_rejected_with_attempts(tiny_run):
     out, cfg, summary = tiny_run
-    rejects = _read(stage_dir(out, "captions") / "rejects").to_pylist()
-    image_ids = _read(stage_dir(out, "images")).column("image_id").to_pylist()
+    rejects = stage_table(stage_dir(out, "captions") / "rejects").to_pylist()
+    image_ids = stage_table(stage_dir(out, "images")).column("image_id").to_pylist()
     # Random weights cannot write three valid captions: every image spends its budget and is rejected.
     assert summary["rows"] == 0 and sum(summary["rejects"].values()) == len(image_ids) == 6
     assert sorted(r["source"] for r in rejects) == sorted(image_ids)
@@ -91,10 +77,10 @@ def test_random_model_answers_are_rejected_with_attempts(tiny_run):
 
 def test_same_seed_same_answers(tiny_run, tmp_path, monkeypatch, images_out):
     out, cfg, _ = tiny_run
-    first = _read(stage_dir(out, "captions") / "rejects").to_pylist()
+    first = stage_table(stage_dir(out, "captions") / "rejects").to_pylist()
     again = _copy_images(images_out, tmp_path)
     run_stage(CaptionsStage(), cfg.model_copy(update={"out": again}), again)
-    assert _read(stage_dir(again, "captions") / "rejects").to_pylist() == first
+    assert stage_table(stage_dir(again, "captions") / "rejects").to_pylist() == first
 
     model = CaptionsStage().load(cfg)
     img = Image.new("RGB", (50, 40), (200, 30, 30))
@@ -153,7 +139,7 @@ class ScriptedCaptioner:
 
 def test_accept_path_rows_retries_and_rejects(images_out, emoset_root, tmp_path):
     out = _copy_images(images_out, tmp_path)
-    images = _read(stage_dir(out, "images")).to_pylist()
+    images = stage_table(stage_dir(out, "images")).to_pylist()
     ids = [r["image_id"] for r in images]
     pixels = {
         hashlib.md5(Image.open(io.BytesIO(r["image"]["bytes"])).convert("RGB").tobytes()).hexdigest(): r["image_id"]
@@ -171,7 +157,7 @@ def test_accept_path_rows_retries_and_rejects(images_out, emoset_root, tmp_path)
             return CaptionModel(fake, validate.load_lexicon(default_lexicon()), rules_of(config.captions))
 
     summary = run_stage(Scripted(), cfg, out)
-    rows = _read(stage_dir(out, "captions")).to_pylist()
+    rows = stage_table(stage_dir(out, "captions")).to_pylist()
     assert summary["rows"] == len(rows) == 3 * 5 and summary["rejects"] == {validate.CAPTIONS_PREAMBLE: 1}
     by_image = {i: [r for r in rows if r["image_id"] == i] for i in ids}
     meta = {r["image_id"]: r for r in images}
@@ -188,7 +174,7 @@ def test_accept_path_rows_retries_and_rejects(images_out, emoset_root, tmp_path)
         assert {r["caption_model"] for r in got} == {"llava-ov-7b"} and got[0]["caption_id"] == f"{image_id}-c0"
     # New seed every attempt; the rejected image kept its attempt count and last answer.
     assert len(set(fake.seeds[ids[1]])) == 3 and fake.calls[ids[2]] == 3
-    (reject,) = _read(stage_dir(out, "captions") / "rejects").to_pylist()
+    (reject,) = stage_table(stage_dir(out, "captions") / "rejects").to_pylist()
     assert reject["source"] == ids[2] and reject["attempts"] == 3 and BAD in reject["detail"]
 
 
@@ -291,7 +277,7 @@ def test_stage_through_the_openai_backend(chat_server, images_out, emoset_root, 
     openai = {"base_url": url, "backoff_s": 0.01}
     cfg = _config(out, emoset_root, backend="openai", model="llava-hf/llava-onevision-qwen2-7b-ov-hf", openai=openai)
     summary = run_stage(CaptionsStage(), cfg, out)
-    rows = _read(stage_dir(out, "captions")).to_pylist()
+    rows = stage_table(stage_dir(out, "captions")).to_pylist()
     assert summary["rows"] == len(rows) == 18 and not summary["rejects"]
     assert {r["caption_model"] for r in rows} == {"llava-hf/llava-onevision-qwen2-7b-ov-hf"}
     assert all(f"number {r['caption_seed']} " in r["caption"] for r in rows if r["caption_index"] == 0)
@@ -299,10 +285,9 @@ def test_stage_through_the_openai_backend(chat_server, images_out, emoset_root, 
 
 def test_table_backend_answers_pass_validation(emoset_root, tmp_path):
     """The fixture builder's descriptions, read through the `table` backend, become validated captions."""
-    from voxemoset.config import parse_config
     from voxemoset.stages.captions import CaptionsStage
     from voxemoset.stages.images import ImagesStage
-    from voxemoset.store.runner import list_shards, run_stage, stage_dir
+    from voxemoset.store.runner import run_stage, stage_dir
 
     cfg = parse_config(
         {
@@ -313,7 +298,7 @@ def test_table_backend_answers_pass_validation(emoset_root, tmp_path):
     )
     run_stage(ImagesStage(), cfg, tmp_path)
     summary = run_stage(CaptionsStage(), cfg, tmp_path)
-    rows = [r for p in list_shards(stage_dir(tmp_path, "captions")) for r in pq.read_table(p).to_pylist()]
+    rows = stage_rows(stage_dir(tmp_path, "captions"))
     # 36 drawn images x 3 captions; the three unusual-but-valid specials have no table answer.
     assert len(rows) == 36 * 3 and summary["rejects"] == {"captions_empty": 3}
     assert {r["caption_model"] for r in rows} == {"table:fixture_captions.jsonl"}

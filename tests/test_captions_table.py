@@ -5,24 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from tests.builders import make_config, stage_rows
 from voxemoset.config import parse_config
 from voxemoset.models.captioners.answer_table import MAX_LINE_BYTES, read_table
 from voxemoset.stages.captions import CAPTIONS_TABLE_BAD_ROW, CaptionsStage
 from voxemoset.stages.images import ImagesStage
-from voxemoset.store.runner import list_shards, run_stage, stage_dir
-
-
-def _rows(folder: Path) -> list[dict]:
-    return [r for p in list_shards(folder) for r in pq.read_table(p).to_pylist()]
+from voxemoset.store.runner import run_stage, stage_dir
 
 
 @pytest.fixture(scope="module")
 def images_out(emoset_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("table-images")
-    run_stage(ImagesStage(), parse_config({"out": str(out), "sources": {"emoset": str(emoset_root)}}), out)
+    run_stage(ImagesStage(), make_config(out, emoset_root), out)
     return out
 
 
@@ -45,7 +41,7 @@ def test_bad_table_lines_are_rejects_of_their_images(emoset_root, images_out, tm
 
     out = tmp_path / "out"
     shutil.copytree(images_out / "stages", out / "stages")
-    kept = sorted({r["image_id"] for r in _rows(stage_dir(out, "images"))} - {"awe_00001"})
+    kept = sorted({r["image_id"] for r in stage_rows(stage_dir(out, "images"))} - {"awe_00001"})
     kept = [i for i in kept if i.split("_")[0] in ("amusement", "anger", "fear")]
     broken = _damaged_table(emoset_root, kept, tmp_path / "answers.jsonl")
     cfg = parse_config(
@@ -57,11 +53,11 @@ def test_bad_table_lines_are_rejects_of_their_images(emoset_root, images_out, tm
     )
     with caplog.at_level("WARNING", logger="voxemoset"):
         summary = run_stage(CaptionsStage(), cfg, out)
-    rejects = {r["source"]: r for r in _rows(stage_dir(out, "captions") / "rejects")}
+    rejects = {r["source"]: r for r in stage_rows(stage_dir(out, "captions") / "rejects")}
     for image_id, what in broken.items():
         assert rejects[image_id]["reason"] == CAPTIONS_TABLE_BAD_ROW
         assert what in rejects[image_id]["detail"] and "answers.jsonl:" in rejects[image_id]["detail"]
-    captioned = {r["image_id"] for r in _rows(stage_dir(out, "captions"))}
+    captioned = {r["image_id"] for r in stage_rows(stage_dir(out, "captions"))}
     assert not captioned & set(broken)
     # Everything else is captioned exactly as from the undamaged table (36 drawn images, 3 broken).
     assert summary["rows"] == (36 - 3) * 3

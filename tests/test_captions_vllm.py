@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from flows.local_server import free_port
+from tests.builders import make_config
 from tests.processes import stop, wait_until_healthy
 from voxemoset.resources import default_prompt
 from voxemoset.stages.captions import default_lexicon
@@ -91,12 +92,11 @@ def image_dir(emoset_root, tmp_path_factory) -> Path:
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from voxemoset.config import parse_config
     from voxemoset.stages.images import ImagesStage
     from voxemoset.store.runner import list_shards, run_stage, stage_dir
 
     out = tmp_path_factory.mktemp("out")
-    cfg = parse_config({"out": str(out), "sources": {"emoset": str(emoset_root)}, "images": {"limit_per_split": 2}})
+    cfg = make_config(out, emoset_root, images={"limit_per_split": 2})
     run_stage(ImagesStage(), cfg, out)
     folder = tmp_path_factory.mktemp("pngs")
     for shard in list_shards(stage_dir(out, "images")):

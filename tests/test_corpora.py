@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from tests.conftest import write_config
 from voxemoset.config import parse_config
 from voxemoset.corpora import scan_corpus
-from voxemoset.corpora.command import corpus
-from voxemoset.corpora.writer import corpus_dir, run_corpus
+from voxemoset.corpora.export.command import corpus
+from voxemoset.corpora.export.writer import corpus_dir, run_corpus
 from voxemoset.errors import UserError
 from voxemoset.fixtures import flickr8k as flickr_fixture
 from voxemoset.fixtures import spokencoco as coco_fixture
@@ -170,7 +170,7 @@ def test_the_command_writes_the_corpus_and_fails_in_one_line(trees, tmp_path):
     assert manifest["stages"]["corpus_flickr8k"]["rows"] == 7
     for args, message in (
         (["corpus", "coco", "-c", str(config)], "unknown corpus 'coco'"),
-        (["corpus", "spokencoco", "-c", str(config)], "sources.coco is not set"),
+        (["corpus", "spokencoco", "-c", str(config)], "sources.spokencoco is not set"),
     ):
         result = CliRunner().invoke(app, args)
         assert isinstance(result.exception, UserError) and message in str(result.exception)
@@ -199,7 +199,7 @@ def test_the_card_states_splits_rejects_features_and_terms(built, name, tmp_path
     import datasets
     import yaml
 
-    from voxemoset.corpora.rows import corpus_features
+    from voxemoset.corpora.export.rows import corpus_features
 
     cfg, summaries = built
     folder = corpus_dir(cfg.out, name)

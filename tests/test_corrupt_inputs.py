@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 from PIL import Image
 
+from tests.builders import make_config, stage_rows
 from voxemoset.config import parse_config
 from voxemoset.errors import UserError
 from voxemoset.fixtures.emoset import build_emoset_tree
 from voxemoset.stages.images import SCHEMA, ImageReject, ImagesStage, process_entry
-from voxemoset.store.runner import list_shards, plan_stage, run_stage, stage_dir
+from voxemoset.store.runner import plan_stage, run_stage, stage_dir
 
 # Paths opened while `_OPENS` is armed: Python's audit hook sees every open() from Python (pathlib, Pillow,
 # the wav header check that precedes libsndfile), so "never opened" is checked on the real code, not a mock.
@@ -51,11 +51,6 @@ def _real(path: str) -> Path:
     return Path(path).resolve()
 
 
-def _read(folder: Path) -> list[dict]:
-    shards = list_shards(folder)
-    return pa.concat_tables([pq.read_table(p) for p in shards]).to_pylist() if shards else []
-
-
 def _jpeg(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (20, 120, 200)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, colour).save(buf, format="JPEG", quality=90)
@@ -73,7 +68,7 @@ def _add_rows(root: Path, rows: list[list[str]]) -> None:
 
 
 def _images_config(out: Path, emoset: Path):
-    return parse_config({"out": str(out), "sources": {"emoset": str(emoset)}, "images": {"shard_size": 100}})
+    return make_config(out, emoset, images={"shard_size": 100})
 
 
 @pytest.mark.parametrize("cut", [20, 100, 200])
@@ -85,9 +80,9 @@ def test_jpeg_cut_inside_its_header_is_a_reject_and_the_stage_finishes(tmp_path,
     _add_rows(root, [["anger", "image/anger/anger_91001.jpg", "annotation/anger/anger_91001.json"]])
     out = tmp_path / "out"
     summary = run_stage(ImagesStage(), _images_config(out, root), out)
-    rejects = {Path(r["source"]).stem: r["reason"] for r in _read(stage_dir(out, "images") / "rejects")}
+    rejects = {Path(r["source"]).stem: r["reason"] for r in stage_rows(stage_dir(out, "images") / "rejects")}
     assert rejects["anger_91001"] in ("images_truncated", "images_unreadable")
-    rows = _read(stage_dir(out, "images"))
+    rows = stage_rows(stage_dir(out, "images"))
     assert summary["rows"] == len(rows) > 0 and "anger_91001" not in {r["image_id"] for r in rows}
 
 
@@ -116,8 +111,8 @@ def test_rows_escaping_the_emoset_root_are_rejected_unread(tmp_path):
     out = tmp_path / "out"
     with _Opened() as opened:
         run_stage(ImagesStage(), _images_config(out, root), out)
-    rows = _read(stage_dir(out, "images"))
-    rejects = [r for r in _read(stage_dir(out, "images") / "rejects") if r["reason"] == "images_path_outside_root"]
+    rows = stage_rows(stage_dir(out, "images"))
+    rejects = [r for r in stage_rows(stage_dir(out, "images") / "rejects") if r["reason"] == "images_path_outside_root"]
     assert len(rejects) == 6
     assert {r["image_id"] for r in rows}.isdisjoint({f"anger_9200{i}" for i in range(1, 6)} | {"passwd"})
     assert all(r["scene"] != "outside" for r in rows)
@@ -159,7 +154,7 @@ def test_emoset_path_that_is_a_file_says_so(tmp_path):
     ],
 )
 def test_annotation_json_never_breaks_the_row(tmp_path, raw, status):
-    from voxemoset.sources.emoset import read_annotation
+    from voxemoset.corpora.emoset import read_annotation
 
     (tmp_path / "a.json").write_bytes(raw)
     got, attrs = read_annotation(tmp_path / "a.json")
@@ -178,9 +173,9 @@ def _wav(path: Path, seconds: float = 1.5, rate: int = 16000) -> Path:
 
 
 def test_speech_readers_reject_clips_that_resolve_outside_their_root(tmp_path):
-    from voxemoset.sources.cremad import scan_cremad
-    from voxemoset.sources.mead import scan_mead
-    from voxemoset.sources.ravdess import scan_ravdess
+    from voxemoset.corpora.cremad import scan_cremad
+    from voxemoset.corpora.mead import scan_mead
+    from voxemoset.corpora.ravdess import scan_ravdess
 
     outside = _wav(tmp_path / "outside" / "clip.wav")
     (tmp_path / "outside" / "actor").mkdir()
@@ -219,8 +214,8 @@ def test_references_stage_never_reads_a_clip_outside_its_root(tmp_path):
     )
     with _Opened() as opened:
         run_stage(ReferencesStage(), cfg, out)
-    rows = _read(stage_dir(out, "references"))
-    rejects = _read(stage_dir(out, "references") / "rejects")
+    rows = stage_rows(stage_dir(out, "references"))
+    rejects = stage_rows(stage_dir(out, "references") / "rejects")
     assert [r["reference_id"] for r in rows] == ["cremad-1001-DFA-ANG-XX"]
     assert [r["source"] for r in rejects if r["reason"] == "cremad_path_outside_root"] == [
         str(audio / "1001_IEO_ANG_HI.wav")
@@ -242,7 +237,7 @@ def test_a_file_name_that_is_not_utf8_is_a_reject_not_a_crash(tmp_path):
         {"out": str(out), "sources": {"cremad": str(tmp_path / "CREMA-D")}, "references": {"corpora": ["cremad"]}}
     )
     run_stage(ReferencesStage(), cfg, out)  # was: UnicodeEncodeError writing the rejects table
-    rejects = _read(stage_dir(out, "references") / "rejects")
+    rejects = stage_rows(stage_dir(out, "references") / "rejects")
     assert [r["source"] for r in rejects if r["reason"] == "cremad_bad_name"] == [str(audio / "1001_DFA_ANG_XX ?.wav")]
 
 
@@ -260,7 +255,7 @@ def test_prepare_clip_checks_the_root_again(tmp_path):
 
 
 def test_emobox_manifest_paths_cannot_leave_the_corpus():
-    from voxemoset.sources import emobox_relpath as _relpath
+    from voxemoset.corpora import emobox_relpath as _relpath
 
     assert _relpath("cremad", "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav") == "AudioWAV/1001_DFA_ANG_XX.wav"
     for wav in ("downloads/cremad/../../etc/passwd", "downloads/cremad//etc/passwd"):

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from voxemoset.config import parse_config
+from tests.builders import make_config
 from voxemoset.errors import UserError
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.digest import build_digest
@@ -35,7 +35,7 @@ from voxemoset.store.upstream import each_shard
 
 
 def _config(out: Path, emoset: Path):
-    return parse_config({"out": str(out), "sources": {"emoset": str(emoset)}, "images": {"shard_size": 10}})
+    return make_config(out, emoset, images={"shard_size": 10})
 
 
 def _snapshot(out: Path) -> dict[str, bytes]:

@@ -62,10 +62,8 @@ def _truth(dataset: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory) -> dict:
+def assets(tmp_path_factory, tiny_models) -> dict:
     """Tiny SD-1.5 (with text encoder), Whisper, CLIP, three test sets, a speech and a text checkpoint."""
-    from voxemoset.models.tiny.clip import write_clip
-    from voxemoset.models.tiny.whisper import write_whisper
     from voxemoset.train.config import TrainConfig
     from voxemoset.train.loop import train
     from voxemoset.train.tiny import write_tiny_dataset, write_tiny_sd
@@ -77,8 +75,8 @@ def assets(tmp_path_factory) -> dict:
         "coco": write_tiny_dataset(root / "corpora" / "spokencoco", 4, 5, captions_per_image=1, emotions=False),
         "flickr": write_tiny_dataset(root / "corpora" / "flickr8k", 4, 3, captions_per_image=1, emotions=False),
         "sd": write_tiny_sd(root / "sd"),
-        "whisper": write_whisper(root / "whisper"),
-        "clip": write_clip(root / "clip"),
+        "whisper": tiny_models["whisper"],
+        "clip": tiny_models["clip"],
     }
     base = {"pretrained": str(a["sd"]), "encoder": {"model": str(a["whisper"])}, "sib": {"heads": 2, "width": 16}}
     base |= {"batch_size": 2, "max_steps": 2, "resolution": 32, "num_workers": 0, "mode": "lora", "lr": 1e-2}

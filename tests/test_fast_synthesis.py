@@ -23,11 +23,8 @@ NFE = 8
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from voxemoset.models.tiny.f5tts import write_f5tts, write_vocos
-
-    root = tmp_path_factory.mktemp("fast")
-    return write_f5tts(root / "f5"), write_vocos(root / "vocos")
+def weights(tiny_models):
+    return tiny_models["f5tts"], tiny_models["vocos"]
 
 
 def _synth(weights, **kw) -> F5Synthesizer:

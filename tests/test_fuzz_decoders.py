@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from voxemoset.config import ImagesConfig, PrepConfig
-from voxemoset.sources.emoset import read_annotation
+from voxemoset.corpora.emoset import read_annotation
 from voxemoset.stages import images, references
 
 CASES = settings(

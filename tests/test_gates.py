@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from tests.builders import stage_rows
 from tests.gates_fakes import run_gates, scripted_stage
 from voxemoset.audio import check_signal
 from voxemoset.config import SignalConfig, load_config
@@ -31,21 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 CAPTION = "A red bus drives slowly past an old stone church."
 
 
-def _table(out: Path, stage: str, sub: str = "") -> list[dict]:
-    folder = stage_dir(out, stage) / sub if sub else stage_dir(out, stage)
-    return [r for p in list_shards(folder) for r in pq.read_table(p).to_pylist()]
-
-
 @pytest.fixture(scope="module")
-def speech_out(tmp_path_factory):
+def speech_out(tmp_path_factory, tiny_models):
     """References (CREMA-D + RAVDESS fixtures), three captions, and their speech from a tiny F5."""
     from voxemoset.fixtures.speech import build_speech_corpora
-    from voxemoset.models.tiny.f5tts import write_f5tts, write_vocos
     from voxemoset.stages.references import ReferencesStage
     from voxemoset.stages.speech import SpeechStage
 
     root = tmp_path_factory.mktemp("gates")
-    f5, vocos = write_f5tts(root / "f5"), write_vocos(root / "vocos")
+    f5, vocos = tiny_models["f5tts"], tiny_models["vocos"]
     build_speech_corpora(root / "corpora")
     out = root / "out"
     config = {
@@ -88,7 +83,12 @@ def gated(speech_out, tmp_path_factory):
     path = _fresh_copy(speech_out, tmp_path_factory.mktemp("gated"))
     run_gates(str(path))
     out = load_config(path).out
-    return path, out, {r["image_id"]: r for r in _table(out, "gates")}, _table(out, "gates", "rejects")
+    return (
+        path,
+        out,
+        {r["image_id"]: r for r in stage_rows(stage_dir(out, "gates"))},
+        stage_rows(stage_dir(out, "gates") / "rejects"),
+    )
 
 
 def test_failing_twice_then_passing_keeps_the_third_attempt(gated):
@@ -100,7 +100,7 @@ def test_failing_twice_then_passing_keeps_the_third_attempt(gated):
     assert [x["fail_reason"] for x in log] == ["emotion_mismatch", "emotion_mismatch", None]
     assert a["tts_seed"] == retry_seed(cfg.gates.seed, a["id"], 3)
     assert log[1]["reference_id"] == log[0]["reference_id"]  # attempt 2: new seed, same reference
-    refs = [r for r in _table(out, "references") if (r["split"], r["emotion"]) == ("train", "anger")]
+    refs = [r for r in stage_rows(stage_dir(out, "references")) if (r["split"], r["emotion"]) == ("train", "anger")]
     expected_ref = retry_reference({"id": a["id"], "reference_id": log[0]["reference_id"]}, 3, refs, cfg.gates)
     assert a["reference_id"] == expected_ref["reference_id"] != log[0]["reference_id"]
     # The kept audio is the passing attempt's, as persisted in the third round.
@@ -113,7 +113,7 @@ def test_failing_twice_then_passing_keeps_the_third_attempt(gated):
 def test_first_time_pass_keeps_the_speech_audio(gated):
     path, out, rows, _ = gated
     b = rows["img-b"]
-    speech = {r["image_id"]: r for r in _table(out, "speech")}["img-b"]
+    speech = {r["image_id"]: r for r in stage_rows(stage_dir(out, "speech"))}["img-b"]
     assert (
         b["attempts"] == 1 and b["audio"]["bytes"] == speech["audio"]["bytes"] and b["tts_seed"] == speech["tts_seed"]
     )
@@ -133,7 +133,7 @@ def test_exhausted_budget_rejects_with_best_scores(gated):
 def test_retries_are_deterministic(speech_out, gated, tmp_path):
     path = _fresh_copy(speech_out, tmp_path)
     run_gates(str(path))
-    again = {r["image_id"]: r for r in _table(load_config(path).out, "gates")}
+    again = {r["image_id"]: r for r in stage_rows(stage_dir(load_config(path).out, "gates"))}
     assert {k: (r["gate_log"], r["audio"]["bytes"]) for k, r in again.items()} == {
         k: (r["gate_log"], r["audio"]["bytes"]) for k, r in gated[2].items()
     }
@@ -169,10 +169,10 @@ class _BrokenSynth:
 
 def test_failed_retry_synthesis_is_a_failed_attempt_not_a_crashed_shard(speech_out, tmp_path):
     cfg = load_config(_fresh_copy(speech_out, tmp_path))
-    stage = scripted_stage(cfg, _table(cfg.out, "speech"), synth=lambda c: _BrokenSynth())
+    stage = scripted_stage(cfg, stage_rows(stage_dir(cfg.out, "speech")), synth=lambda c: _BrokenSynth())
     summary = run_stage(stage, cfg, cfg.out)
     assert summary["rows"] == 1 and summary["rejects"] == {"gates_emotion_mismatch": 2}
-    for r in _table(cfg.out, "gates", "rejects"):
+    for r in stage_rows(stage_dir(cfg.out, "gates") / "rejects"):
         log = json.loads(r["detail"])
         # The first attempt (the speech stage's clip) is the best: the others made no clip at all.
         assert [x["fail_reason"] for x in log] == ["emotion_mismatch", "synthesis_failed", "synthesis_failed"]
@@ -195,10 +195,8 @@ def test_signal_checks_catch_silence_clipping_and_nan(x, reason):
 
 
 @pytest.fixture(scope="module")
-def tiny_emotion2vec(tmp_path_factory):
-    from voxemoset.models.tiny.emotion2vec import write_emotion2vec
-
-    return write_emotion2vec(tmp_path_factory.mktemp("e2v") / "emotion2vec")
+def tiny_emotion2vec(tiny_models):
+    return tiny_models["emotion2vec"]
 
 
 def test_emotion2vec_scores_the_five_emotions(tiny_emotion2vec):
@@ -248,7 +246,7 @@ def test_reference_pool_holds_metadata_and_reads_only_the_clips_a_round_picks(sp
     from voxemoset.stages.gates.references import ReferencePool
 
     out = load_config(speech_out).out
-    table = _table(out, "references")
+    table = stage_rows(stage_dir(out, "references"))
     pool = ReferencePool([str(p) for p in list_shards(stage_dir(out, "references"))], cached_clips=2)
     assert [r["reference_id"] for r in pool.rows] == [r["reference_id"] for r in table]
     assert all("audio" not in r for r in pool.rows)

@@ -10,22 +10,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from voxemoset.config import parse_config
+from tests.builders import make_config, stage_table
 from voxemoset.fixtures.emoset import SPECIALS
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.runner import list_shards, run_stage, stage_dir
 
 
 def _config(out: Path, emoset: Path, **images):
-    return parse_config({"out": str(out), "sources": {"emoset": str(emoset)}, "images": images})
-
-
-def _read(folder: Path) -> pa.Table:
-    return pa.concat_tables([pq.read_table(p) for p in list_shards(folder)])
+    return make_config(out, emoset, images=images)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -42,7 +37,7 @@ def built(emoset_root, tmp_path_factory):
 
 def test_counts_per_emotion_and_split(built):
     out, _, summary = built
-    rows = _read(stage_dir(out, "images")).to_pylist()
+    rows = stage_table(stage_dir(out, "images")).to_pylist()
     counts = Counter((r["split"], r["emotion"]) for r in rows)
     # 3 train + 1 val per EmoSet label in train; amusement+excitement merge; specials add to train.
     assert counts == {
@@ -63,7 +58,7 @@ def test_counts_per_emotion_and_split(built):
 
 def test_mapping_and_val_folding(built):
     out, _, _ = built
-    rows = _read(stage_dir(out, "images")).to_pylist()
+    rows = stage_table(stage_dir(out, "images")).to_pylist()
     assert {r["emoset_emotion"] for r in rows} == {"amusement", "excitement", "anger", "disgust", "fear", "sadness"}
     assert all(r["emotion"] == "enjoyment" for r in rows if r["emoset_emotion"] in ("amusement", "excitement"))
     val = [r for r in rows if r["emoset_split"] == "val"]
@@ -77,7 +72,7 @@ def test_images_decoded_once_and_normalised(built):
     from PIL import Image
 
     out, _, _ = built
-    rows = {r["image_id"]: r for r in _read(stage_dir(out, "images")).to_pylist()}
+    rows = {r["image_id"]: r for r in stage_table(stage_dir(out, "images")).to_pylist()}
     for r in rows.values():
         img = Image.open(BytesIO(r["image"]["bytes"]))
         assert img.mode == "RGB" and img.size == (r["width"], r["height"])
@@ -94,7 +89,7 @@ def test_images_decoded_once_and_normalised(built):
 
 def test_every_broken_file_is_rejected_with_its_reason(built):
     out, _, summary = built
-    rejects = _read(stage_dir(out, "images") / "rejects").to_pylist()
+    rejects = stage_table(stage_dir(out, "images") / "rejects").to_pylist()
     by_source = {Path(r["source"]).stem: r["reason"] for r in rejects}
     for image_id, _kind, reason in SPECIALS:
         if reason:

@@ -91,8 +91,7 @@ def test_mixture_config_rules(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory) -> dict:
-    from voxemoset.models.tiny.whisper import write_whisper
+def assets(tmp_path_factory, tiny_models) -> dict:
     from voxemoset.train.tiny import write_tiny_dataset, write_tiny_sd
 
     root = tmp_path_factory.mktemp("mixture")
@@ -102,7 +101,7 @@ def assets(tmp_path_factory) -> dict:
         "coco": write_tiny_dataset(root / "corpora" / "spokencoco", n_train=6, n_test=2, emotions=False),
         "flickr": write_tiny_dataset(root / "corpora" / "flickr8k", n_train=4, n_test=2, emotions=False),
         "sd": write_tiny_sd(root / "sd"),
-        "whisper": write_whisper(root / "whisper"),
+        "whisper": tiny_models["whisper"],
     }
 
 

@@ -19,7 +19,7 @@ import yaml
 from tests.demo_chain import build_direct, markers, small_demo
 from tests.prefect_server import prefect_env, run_deployment
 from voxemoset.config import load_config
-from voxemoset.corpora.writer import run_corpus
+from voxemoset.corpora.export.writer import run_corpus
 from voxemoset.fixtures import spokencoco as coco_fixture
 from voxemoset.stages import BUILD_CHAIN
 from voxemoset.store.digest import build_digest

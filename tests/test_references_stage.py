@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
+from tests.builders import stage_table
 from voxemoset.audio import decode_audio_bytes
 from voxemoset.config import parse_config
 from voxemoset.stages.references import ReferencesStage
-from voxemoset.store.runner import list_shards, run_stage, stage_dir
+from voxemoset.store.runner import run_stage, stage_dir
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,8 @@ def speech_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory):
-    from voxemoset.models.tiny.whisper import write_whisper
-
-    return write_whisper(tmp_path_factory.mktemp("whisper"))
+def whisper_dir(tiny_models):
+    return tiny_models["whisper"]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +39,8 @@ def built(speech_root, whisper_dir, tmp_path_factory):
         }
     )
     summary = run_stage(ReferencesStage(), cfg, out)
-    table = pa.concat_tables([pq.read_table(p) for p in list_shards(stage_dir(out, "references"))])
-    rejects = pa.concat_tables([pq.read_table(p) for p in list_shards(stage_dir(out, "references") / "rejects")])
+    table = stage_table(stage_dir(out, "references"))
+    rejects = stage_table(stage_dir(out, "references") / "rejects")
     return cfg, summary, table.to_pylist(), rejects.to_pylist(), made
 
 

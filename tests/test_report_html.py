@@ -157,7 +157,7 @@ def test_html_report_in_headless_chromium(tmp_path, chromium):
     assert report["table1"]["all"]["utterances"] == len(published)
 
 
-def test_report_cli_writes_everything(tmp_path):
+def test_report_cli_writes_everything(tmp_path, tiny_models):
     from typer.testing import CliRunner
 
     from voxemoset.cli import app
@@ -165,9 +165,7 @@ def test_report_cli_writes_everything(tmp_path):
     out = tmp_path / "build"
     write_upstream(out)
     run_stage(DatasetStage(), make_config(out), out)
-    from voxemoset.models.tiny.clip import write_clip
-
-    clip = write_clip(tmp_path / "clip")
+    clip = tiny_models["clip"]
     result = CliRunner().invoke(app, ["report", str(out), "--sample", "3", "--clip-model", str(clip)])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (out / "report").iterdir()}

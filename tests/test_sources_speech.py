@@ -12,14 +12,14 @@ import pytest
 import soundfile as sf
 
 from voxemoset.audio import AudioReadError, load_audio
+from voxemoset.corpora import load_split
+from voxemoset.corpora.cremad import cremad_key, scan_cremad
+from voxemoset.corpora.emobox import load_sentences
+from voxemoset.corpora.mead import mead_key, scan_mead
+from voxemoset.corpora.ravdess import ravdess_key, scan_ravdess
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.fixtures.speech import build_speech_corpora
-from voxemoset.sources import load_split
-from voxemoset.sources.cremad import cremad_key, scan_cremad
-from voxemoset.sources.emobox import load_sentences
-from voxemoset.sources.mead import mead_key, scan_mead
-from voxemoset.sources.ravdess import ravdess_key, scan_ravdess
 
 SCANNERS = {"cremad": (scan_cremad, "CREMA-D"), "ravdess": (scan_ravdess, "RAVDESS"), "mead": (scan_mead, "MEAD")}
 # Five-emotion rows in EmoBox fold 1 (train + test) minus the clips present in the fixture tree

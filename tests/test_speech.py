@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.builders import stage_table
 from voxemoset.config import parse_config
 from voxemoset.errors import MissingWeightsError
 from voxemoset.models.f5tts import F5Synthesizer, f5_reference
@@ -28,13 +29,9 @@ NFE = 8
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
+def weights(tiny_models):
     """Tiny F5 (its zero-initialised output layers filled with noise, so the DiT shapes the result) + tiny Vocos."""
-    from voxemoset.models.tiny.f5tts import write_f5tts, write_vocos
-
-    root = tmp_path_factory.mktemp("tts")
-    f5, vocos = write_f5tts(root / "f5"), write_vocos(root / "vocos")
-    return f5, vocos
+    return tiny_models["f5tts"], tiny_models["vocos"]
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +189,8 @@ def stage_run(weights, tmp_path_factory):
 
 def test_stage_rows_audio_and_fields(stage_run):
     cfg, out, summary = stage_run
-    rows = pa.concat_tables([pq.read_table(p) for p in list_shards(stage_dir(out, "speech"))]).to_pylist()
-    refs = pa.concat_tables([pq.read_table(p) for p in list_shards(stage_dir(out, "references"))]).to_pylist()
+    rows = stage_table(stage_dir(out, "speech")).to_pylist()
+    refs = stage_table(stage_dir(out, "references")).to_pylist()
     refs = {r["reference_id"]: r for r in refs}
     assert summary["shards"] == 2 and summary["rows"] == 9 and summary["rejects"] == {"speech_no_reference": 3}
     assert len({r["id"] for r in rows}) == 9
@@ -254,7 +251,7 @@ def test_failed_item_is_rejected_not_the_shard(stage_run, tmp_path):
     summary = run_stage(SpeechStage(synth=lambda c: _FlakySynth()), other, tmp_path)
     assert summary["rejects"] == {"speech_no_reference": 3, "speech_synthesis_failed": 3}
     assert summary["rows"] == 6
-    rejects = pa.concat_tables([pq.read_table(p) for p in list_shards(stage_dir(tmp_path, "speech") / "rejects")])
+    rejects = stage_table(stage_dir(tmp_path, "speech") / "rejects")
     failed = [r for r in rejects.to_pylist() if r["reason"] == "speech_synthesis_failed"]
     assert all(r["source"].endswith("-c1") and "blew up" in r["detail"] for r in failed)
 

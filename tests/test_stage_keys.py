@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
+from tests.builders import stage_rows
 from tests.gates_fakes import scripted_stage
 from voxemoset.audio import TTS_RATE
 from voxemoset.config import Config, PrepConfig, is_speed_only, output_settings, parse_config
@@ -79,10 +80,9 @@ def _lookup(data: dict, dotted: str) -> object:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, emoset_root) -> tuple[dict, Path]:
+def built(tmp_path_factory, emoset_root, tiny_models) -> tuple[dict, Path]:
     """images -> captions (table) -> references (CREMA-D, RAVDESS) -> speech (tiny F5) -> gates, on fixtures."""
     from voxemoset.fixtures.speech import build_speech_corpora
-    from voxemoset.models.tiny.f5tts import write_f5tts, write_vocos
 
     root = tmp_path_factory.mktemp("keys")
     build_speech_corpora(root / "corpora", per_split=1)
@@ -93,7 +93,7 @@ def built(tmp_path_factory, emoset_root) -> tuple[dict, Path]:
         "images": {"limit_per_split": 2},
         "captions": {"backend": "table", "table": str(emoset_root / "fixture_captions.jsonl")},
         "references": {"corpora": ["cremad", "ravdess"]},
-        "speech": {"checkpoint": str(write_f5tts(root / "f5")), "vocoder": str(write_vocos(root / "vocos")),
+        "speech": {"checkpoint": str(tiny_models["f5tts"]), "vocoder": str(tiny_models["vocos"]),
                    "device": "cpu", "nfe_step": 2, "batch_size": 4},
         "gates": {"max_attempts": 1, "asr": False, "require_emotion": False,
                   "signal": {"min_dbfs": -120, "max_clipped_fraction": 1.0, "min_s": 0.1}},
@@ -101,7 +101,7 @@ def built(tmp_path_factory, emoset_root) -> tuple[dict, Path]:
     cfg = parse_config(data)
     for name in ("images", "captions", "references", "speech"):
         run_stage(STAGES[name](), cfg, cfg.out)
-    rows = [r for p in list_shards(stage_dir(cfg.out, "speech")) for r in pq.read_table(p).to_pylist()]
+    rows = stage_rows(stage_dir(cfg.out, "speech"))
     assert rows, "the fixture made no speech"
     run_stage(scripted_stage(cfg, rows), cfg, cfg.out)
     return data, cfg.out

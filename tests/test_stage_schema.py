@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from voxemoset.config import parse_config
+from tests.builders import make_config
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.stages.images import ImagesStage
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, list_shards, run_stage, stage_dir
@@ -36,7 +36,7 @@ class IdsStage(StageBase):
 @pytest.fixture(scope="module")
 def images(emoset_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("schema")
-    cfg = parse_config({"out": str(out), "sources": {"emoset": str(emoset_root)}, "images": {"shard_size": 20}})
+    cfg = make_config(out, emoset_root, images={"shard_size": 20})
     run_stage(ImagesStage(), cfg, out)
     return out, cfg
 

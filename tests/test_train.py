@@ -29,9 +29,8 @@ def _one_thread(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory) -> dict[str, Path]:
+def assets(tmp_path_factory, tiny_models) -> dict[str, Path]:
     """Published-layout shards, a tiny SD-1.5-layout folder and a tiny Whisper, shared by the module."""
-    from voxemoset.models.tiny.whisper import write_whisper
     from voxemoset.train.tiny import write_tiny_dataset, write_tiny_sd
 
     root = tmp_path_factory.mktemp("train")
@@ -39,7 +38,7 @@ def assets(tmp_path_factory) -> dict[str, Path]:
         "root": root,
         "dataset": write_tiny_dataset(root / "out" / "dataset", n_train=4, n_test=3),
         "sd": write_tiny_sd(root / "sd", cross_attention_dim=32),
-        "whisper": write_whisper(root / "whisper"),
+        "whisper": tiny_models["whisper"],
     }
 
 

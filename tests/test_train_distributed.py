@@ -38,9 +38,8 @@ def _launch(config: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path | subprocess.CompletedProcess]:
+def runs(tmp_path_factory, tiny_models) -> dict[str, Path | subprocess.CompletedProcess]:
     """A straight 4-step run, the same run stopped at its step-2 checkpoint and resumed, and a 2-dataset mixture."""
-    from voxemoset.models.tiny.whisper import write_whisper
     from voxemoset.train.tiny import write_tiny_dataset, write_tiny_sd
 
     root = tmp_path_factory.mktemp("distributed")
@@ -48,7 +47,7 @@ def runs(tmp_path_factory) -> dict[str, Path | subprocess.CompletedProcess]:
         "dataset": str(write_tiny_dataset(root / "out" / "dataset", n_train=8, n_test=1)),
         "cache_dir": str(root / "cache"),  # shared: the runs after the first read its latents
         "pretrained": str(write_tiny_sd(root / "sd", cross_attention_dim=32)),
-        "encoder": {"model": str(write_whisper(root / "whisper"))},
+        "encoder": {"model": str(tiny_models["whisper"])},
         "sib": {"heads": 2, "width": 16},
         "mode": "lora",
         "lr": 1e-2,

@@ -1,5 +1,5 @@
 """The `voxemoset` command line (typer): thin commands over the library; longer bodies live next to what they
-drive (hub/command.py, corpora/command.py, preflight/command.py, flows/deploy.py)."""
+drive (hub/command.py, corpora/export/command.py, preflight/command.py, flows/deploy.py)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def weights(
 
 
 # `corpus NAME -c CONFIG` (spokencoco | flickr8k): the module imports only typer until the command runs.
-from voxemoset.corpora.command import corpus  # noqa: E402
+from voxemoset.corpora.export.command import corpus  # noqa: E402
 
 app.command("corpus")(corpus)
 

@@ -82,10 +82,10 @@ def summarise_speech_sources(cfg, console: Console) -> None:
     """Print what the reference readers find."""
     from collections import Counter
 
-    from voxemoset.sources import SPEECH_CORPORA, scan_speech_corpus
+    from voxemoset.corpora import SPEECH_CORPORA, scan_corpus
 
     for corpus in SPEECH_CORPORA:
-        scan = scan_speech_corpus(corpus, getattr(cfg.sources, corpus))
+        scan = scan_corpus(corpus, cfg.sources)
         splits = Counter(c.split for c in scan.items)
         problems = Counter(p.reason for p in scan.problems)
         console.print(

@@ -1,44 +1,65 @@
-"""The human-read corpora (SpokenCOCO, Flickr8kAudio) in their native layouts, written in the published layout.
+"""Every source corpus in its native layout: one module per corpus holding all of its facts, and the one dispatch.
 
-`voxemoset corpus NAME -c CONFIG` -> `<out>/corpora/NAME/data/<split>-NNNNN-of-NNNNN.parquet`.
+Each corpus module has the same face: `ROOTS` (the `sources.*` folders it reads, in its functions' argument order),
+`check_tree(*roots)` (its layout, nothing scanned) and `scan(*roots)` (its reader, nothing decoded). EmoSet's reader
+yields image entries, the emotional speech corpora's yield `Clip`s with EmoBox fold-1 splits, and the human-read
+corpora's yield `Utterance`s (`voxemoset corpus NAME` writes them in the published layout: see `export/`).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 from voxemoset.config import SourcesConfig, require_dir
-from voxemoset.corpora.base import SPLITS, Utterance
+from voxemoset.corpora.emobox import SplitEntry, read_split, relpath
+from voxemoset.corpora.scan import Scan
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Scan
 
-CORPORA: tuple[str, ...] = ("spokencoco", "flickr8k")
+IMAGES, EMOTIONAL_SPEECH, HUMAN_READ = "images", "emotional speech", "human-read speech"
+# Every corpus by name, with its kind, in the order the readers report them.
+CORPORA: dict[str, str] = {
+    "emoset": IMAGES,
+    "cremad": EMOTIONAL_SPEECH,
+    "ravdess": EMOTIONAL_SPEECH,
+    "mead": EMOTIONAL_SPEECH,
+    "spokencoco": HUMAN_READ,
+    "flickr8k": HUMAN_READ,
+}
+SPEECH_CORPORA: tuple[str, ...] = tuple(n for n, kind in CORPORA.items() if kind == EMOTIONAL_SPEECH)
+HUMAN_READ_CORPORA: tuple[str, ...] = tuple(n for n, kind in CORPORA.items() if kind == HUMAN_READ)
 
-__all__ = ["CORPORA", "SPLITS", "Utterance", "corpus_roots", "scan_corpus"]
 
-
-def check_name(name: str) -> str:
-    """`name` if it is a corpus this package reads, else one UserError listing those it does."""
-    if name not in CORPORA:
-        raise UserError(f"unknown corpus {name!r}; expected one of {' | '.join(CORPORA)}")
+def check_name(name: str, kind: str | None = None) -> str:
+    """`name` if it is a corpus (of `kind`, when given), else one UserError listing those that are."""
+    names = [n for n, k in CORPORA.items() if kind in (None, k)]
+    if name not in names:
+        raise UserError(f"unknown corpus {name!r}; expected one of {' | '.join(names)}")
     return name
 
 
-def corpus_roots(name: str, sources: SourcesConfig) -> tuple[Path, Path]:
-    """(image root, audio root) of corpus `name`: nothing outside them is read. UserError if unset or missing."""
-    if check_name(name) == "spokencoco":
-        return require_dir(sources.coco, "sources.coco"), require_dir(sources.spokencoco, "sources.spokencoco")
-    root = require_dir(sources.flickr8k, "sources.flickr8k")
-    return root, root
+def corpus_module(name: str, kind: str | None = None) -> ModuleType:
+    """The module holding everything about corpus `name`: its reader, file-name grammar, label maps, manifest."""
+    # Imported on first use: a stage needs only its own corpora (the images stage none of the speech ones).
+    return importlib.import_module(f"voxemoset.corpora.{check_name(name, kind)}")
 
 
-def scan_corpus(name: str, sources: SourcesConfig) -> Scan[Utterance]:
+def corpus_roots(name: str, sources: SourcesConfig) -> tuple[Path, ...]:
+    """The configured folders of corpus `name`, in `ROOTS` order; one UserError naming a key unset or missing."""
+    return tuple(require_dir(getattr(sources, key), f"sources.{key}") for key in corpus_module(name).ROOTS)
+
+
+def scan_corpus(name: str, sources: SourcesConfig) -> Scan:
     """Run the reader of corpus `name` on its configured folders (no decoding)."""
-    image_root, audio_root = corpus_roots(name, sources)
-    if name == "spokencoco":
-        from voxemoset.corpora.spokencoco import scan_spokencoco
+    return corpus_module(name).scan(*corpus_roots(name, sources))
 
-        return scan_spokencoco(audio_root, image_root)
-    from voxemoset.corpora.flickr8k import scan_flickr8k
 
-    return scan_flickr8k(audio_root)
+def load_split(name: str) -> dict[str, SplitEntry]:
+    """EmoBox fold-1 rows of speech corpus `name` keyed by clip key (both splits, cached)."""
+    return read_split(corpus_module(name, EMOTIONAL_SPEECH).EMOBOX)
+
+
+def emobox_relpath(name: str, wav: str) -> str:
+    """An EmoBox wav path of corpus `name` relative to its reader's root; ValueError if it lies elsewhere."""
+    return relpath(corpus_module(name, EMOTIONAL_SPEECH).EMOBOX, wav)

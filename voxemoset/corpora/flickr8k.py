@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePath
 
-from voxemoset.corpora.base import (
+from voxemoset.corpora.emobox import visible_files
+from voxemoset.corpora.human_read import (
     AUDIO_MISSING,
     BAD_ENTRY,
     CAPTION_WITHOUT_AUDIO,
@@ -22,9 +23,8 @@ from voxemoset.corpora.base import (
     confined,
     read_lines,
 )
+from voxemoset.corpora.scan import RootCheck, Scan
 from voxemoset.errors import UserError
-from voxemoset.sources.base import RootCheck, Scan
-from voxemoset.sources.emobox import visible_files
 
 AUDIO_DIR = "flickr_audio"
 WAV_DIR = "flickr_audio/wavs"
@@ -152,3 +152,18 @@ def scan_flickr8k(root: Path) -> Scan[Utterance]:
     for wav in sorted(ctx["wavs"] - ctx["used_wavs"]):
         scan.reject(wav, WAV_WITHOUT_CAPTION, "no wav2capt.txt line names it")
     return scan
+
+
+def check_tree(root: Path) -> None:
+    """One UserError listing every file or folder the reader needs and does not find (nothing is scanned)."""
+    locate(Path(root).absolute())
+
+
+def media_roots(root: Path) -> tuple[Path, Path]:
+    """(image root, audio root): nothing outside them is read."""
+    return root, root
+
+
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("flickr8k",)
+scan = scan_flickr8k

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePath
 
-from voxemoset.corpora.base import (
+from voxemoset.corpora.emobox import visible_files
+from voxemoset.corpora.human_read import (
     AUDIO_MISSING,
     BAD_ENTRY,
     CAPTION_WITHOUT_AUDIO,
@@ -23,9 +24,8 @@ from voxemoset.corpora.base import (
     read_json,
     undecodable,
 )
+from voxemoset.corpora.scan import RootCheck, Scan
 from voxemoset.errors import UserError
-from voxemoset.sources.base import RootCheck, Scan
-from voxemoset.sources.emobox import visible_files
 
 JSON_FILES = ("SpokenCOCO_train.json", "SpokenCOCO_val.json")
 WAV_DIR = "wavs"
@@ -140,3 +140,13 @@ def scan_spokencoco(root: Path, coco: Path) -> Scan[Utterance]:
     if unheard:
         scan.filtered["corpus_karpathy_image_without_captions"] = unheard
     return scan
+
+
+def media_roots(root: Path, coco: Path) -> tuple[Path, Path]:
+    """(image root, audio root): nothing outside them is read."""
+    return coco, root
+
+
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("spokencoco", "coco")
+scan = scan_spokencoco

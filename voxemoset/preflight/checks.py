@@ -7,11 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from voxemoset.config import Config, require_dir
+from voxemoset.config import Config
+from voxemoset.corpora import corpus_module, corpus_roots
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.preflight.items import Item, problem, ready
 from voxemoset.preflight.models import ModelNeed
-from voxemoset.sources import emoset, speech_corpus
 from voxemoset.stages import get_stage
 
 # What each corpus folder should hold, in the words of its reader's error.
@@ -27,8 +27,8 @@ def check_source(config: Config, corpus: str) -> Item:
     """A configured corpus folder, checked by its reader's own layout test (nothing is scanned)."""
     key = f"sources.{corpus}"
     try:
-        root = require_dir(getattr(config.sources, corpus), key)
-        emoset.check_tree(root) if corpus == "emoset" else speech_corpus(corpus).check_tree(root)
+        (root,) = roots = corpus_roots(corpus, config.sources)
+        corpus_module(corpus).check_tree(*roots)
     except UserError as e:
         return problem("source", key, str(e).removeprefix(f"{key}: "))
     return ready("source", key, f"{root} ({_LAYOUT[corpus]})")

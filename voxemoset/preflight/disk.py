@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from voxemoset.config import Config
+from voxemoset.corpora.emoset import SPLIT_FILES
 from voxemoset.preflight.items import Item, problem, ready
-from voxemoset.sources.emoset import SPLIT_FILES
 
 IMAGE_BYTES = 100_000  # an EmoSet JPEG, on average (a 1000-image shard is ~100 MB)
 UTTERANCE_BYTES = 75_000  # ~4.25 s of 16 kHz 16-bit FLAC (~0.55 of the PCM size)

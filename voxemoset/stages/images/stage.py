@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from voxemoset.config import Config, output_settings, require_dir
+from voxemoset.corpora.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
+from voxemoset.corpora.scan import inside_root
+from voxemoset.images import ImageReject, read_image_file
 from voxemoset.rows import ATTRIBUTE_FIELDS, MEDIA
-from voxemoset.sources.base import inside_root
-from voxemoset.sources.emoset import PATH_OUTSIDE_ROOT, read_annotation, scan_emoset
-from voxemoset.stages.images.decode import ImageReject, read_image_file
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, job_key
 from voxemoset.store.upstream import Upstream

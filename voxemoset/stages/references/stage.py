@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 
 from voxemoset.audio import OUT_RATE, AudioReadError, encode_flac, load_audio, resample
-from voxemoset.config import Config, PrepConfig, output_settings, require_dir
+from voxemoset.config import Config, PrepConfig, output_settings
+from voxemoset.corpora import scan_corpus
+from voxemoset.corpora.scan import inside_root
 from voxemoset.models.resolve import model_label
-from voxemoset.sources import scan_speech_corpus
-from voxemoset.sources.base import inside_root
 from voxemoset.stages.references.prep import AudioReject, prepare_reference
 from voxemoset.stages.references.transcribe import LazyTranscriber
 from voxemoset.store.keys import file_fingerprint
@@ -92,8 +92,7 @@ class ReferencesStage(StageBase):
         whisper = model_label(cfg.whisper.model) if "mead" in cfg.corpora else None
         jobs, filtered = [], {}
         for corpus in cfg.corpora:
-            root = require_dir(getattr(config.sources, corpus), f"sources.{corpus}")
-            scan = scan_speech_corpus(corpus, root)
+            scan = scan_corpus(corpus, config.sources)
             filtered.update(scan.filtered)
             groups: dict[str, list[dict]] = {}
             for clip in scan.items:

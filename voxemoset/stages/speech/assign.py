@@ -10,7 +10,7 @@ from itertools import cycle, islice
 
 from voxemoset.seeds import derive_seed
 
-# Higher is stronger; each corpus keeps its own scale (see the *_INTENSITY maps of the corpus modules in sources/).
+# Higher is stronger; each corpus keeps its own scale (see the *_INTENSITY maps of the corpus modules in corpora/).
 INTENSITY_RANK = {
     "high": 3, "strong": 3, "level_3": 3,
     "medium": 2, "level_2": 2,

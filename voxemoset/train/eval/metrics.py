@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from voxemoset.corpora.emoset import EMOSET_TO_EMOTION
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.clip_score import DEFAULT_CLIP as CLIP_ID
 from voxemoset.models.clip_score import ROLE as CLIP_ROLE
 from voxemoset.models.resolve import resolve_checkpoint
-from voxemoset.sources.emoset import EMOSET_TO_EMOTION
 from voxemoset.train.eval.config import EvalConfig
 
 INCEPTION_URL = (

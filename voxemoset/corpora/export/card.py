@@ -11,8 +11,8 @@ import yaml
 
 from voxemoset.audio import OUT_RATE
 from voxemoset.code_version import code_version, commit_label
-from voxemoset.corpora.base import SPLITS
-from voxemoset.corpora.rows import EXTRA_COLUMNS, PUBLISHED_COLUMNS, corpus_features
+from voxemoset.corpora.export.rows import EXTRA_COLUMNS, PUBLISHED_COLUMNS, corpus_features
+from voxemoset.corpora.human_read import SPLITS
 from voxemoset.hub.card_header import hub_header
 from voxemoset.hub.features import DESCRIPTIONS
 from voxemoset.hub.shards import SplitStats, list_dataset_shards

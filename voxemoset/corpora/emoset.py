@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voxemoset.corpora.scan import RootCheck, Scan, printable
 from voxemoset.errors import UserError
-from voxemoset.sources.base import RootCheck, Scan, printable
 
 # EmoSet's eight labels; awe and contentment have no counterpart in the speech corpora, so they drop.
 EMOSET_LABELS: tuple[str, ...] = (
@@ -147,3 +147,8 @@ def read_annotation(path: Path) -> tuple[str, dict]:
         obj = [obj]
     attrs["object"] = [o for o in obj if _text(o) is not None] if isinstance(obj, list) else None
     return "ok", attrs
+
+
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("emoset",)
+scan = scan_emoset

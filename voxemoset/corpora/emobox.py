@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 
+from voxemoset.corpora.scan import Clip, RootCheck, Scan
 from voxemoset.resources import manifests_dir
-from voxemoset.sources.base import Clip, RootCheck, Scan
 
 SPLITS: tuple[str, ...] = ("train", "test")
 

@@ -20,11 +20,11 @@ def corpus(
     """Write a human-read corpus (SpokenCOCO with Karpathy's split, or Flickr8kAudio) as published-layout Parquet
     shards under <out>/corpora/NAME/data/, with rejects; a rerun skips finished shards."""
     from voxemoset.config import load_config
-    from voxemoset.corpora import check_name
-    from voxemoset.corpora.card import CARD
-    from voxemoset.corpora.writer import corpus_dir, run_corpus
+    from voxemoset.corpora import HUMAN_READ, check_name
+    from voxemoset.corpora.export.card import CARD
+    from voxemoset.corpora.export.writer import corpus_dir, run_corpus
 
-    check_name(name)
+    check_name(name, HUMAN_READ)
     cfg = load_config(config, {"out": str(out_dir)} if out_dir else None)
     summary = run_corpus(name, cfg, force=force, progress=sys.stderr.isatty())
     rejects = ", ".join(f"{k} {v}" for k, v in summary["rejects"].items()) or "none"

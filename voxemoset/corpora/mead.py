@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePath
 
+from voxemoset.corpora.emobox import EmoBoxManifest, add_clip, read_split, report_missing_files, visible_files
+from voxemoset.corpora.scan import Clip, RootCheck, Scan
 from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, RootCheck, Scan
-from voxemoset.sources.emobox import EmoBoxManifest, add_clip, read_split, report_missing_files, visible_files
 
 # The train file is derived, not upstream (see manifests/PROVENANCE.md).
 EMOBOX = EmoBoxManifest("mead", "mead_train_fold_1.DERIVED.jsonl.gz", "mead_test_fold_1.jsonl.gz", "downloads/mead/")
@@ -109,5 +109,6 @@ def scan_mead(root: Path) -> Scan[Clip]:
     return scan
 
 
-# The name `voxemoset.sources.scan_speech_corpus` calls, the same in every speech corpus module.
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("mead",)
 scan = scan_mead

@@ -8,9 +8,7 @@ import re
 from functools import cache
 from pathlib import Path, PurePath
 
-from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, RootCheck, Scan
-from voxemoset.sources.emobox import (
+from voxemoset.corpora.emobox import (
     EmoBoxManifest,
     add_clip,
     load_sentences,
@@ -19,6 +17,8 @@ from voxemoset.sources.emobox import (
     report_missing_files,
     visible_files,
 )
+from voxemoset.corpora.scan import Clip, RootCheck, Scan
+from voxemoset.errors import UserError
 
 EMOBOX = EmoBoxManifest("cremad", "cremad_train_fold_1.jsonl.gz", "cremad_test_fold_1.jsonl.gz", "downloads/cremad/")
 CREMAD_TO_EMOTION = {"HAP": "enjoyment", "ANG": "anger", "DIS": "disgust", "FEA": "fear", "SAD": "sadness"}
@@ -111,5 +111,6 @@ def scan_cremad(root: Path) -> Scan[Clip]:
     return scan
 
 
-# The name `voxemoset.sources.scan_speech_corpus` calls, the same in every speech corpus module.
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("cremad",)
 scan = scan_cremad

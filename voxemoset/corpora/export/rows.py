@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from voxemoset.audio import OUT_RATE, AudioReadError, audio_cell, load_audio, to_out_rate
-from voxemoset.corpora.base import (
+from voxemoset.corpora.human_read import (
     AUDIO_EMPTY,
     AUDIO_MISSING,
     AUDIO_TRUNCATED,
@@ -18,9 +18,9 @@ from voxemoset.corpora.base import (
     Utterance,
     image_reason,
 )
+from voxemoset.corpora.scan import RootCheck
 from voxemoset.hub.features import features
-from voxemoset.sources.base import RootCheck
-from voxemoset.stages.images.decode import ImageReject, read_image_file
+from voxemoset.images import ImageReject, read_image_file
 
 # The published columns a read corpus fills (same features, so `train` and `evaluate` read both alike);
 # `emotion` stays null. Then what only a read corpus has.

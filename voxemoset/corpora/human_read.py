@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxemoset.corpora.scan import RootCheck, Scan
 from voxemoset.errors import UserError
-from voxemoset.sources.base import RootCheck, Scan
 
 # Published split names of every corpus (SpokenCOCO's Karpathy `val` and Flickr8k's `dev` are `validation`).
 SPLITS = ("train", "validation", "test")

@@ -15,11 +15,12 @@ from typing import Any
 import pyarrow as pa
 
 from voxemoset.config import Config, output_settings
-from voxemoset.corpora import SPLITS, Utterance, check_name, corpus_roots, scan_corpus
-from voxemoset.corpora.card import write_card
-from voxemoset.corpora.rows import ShardReader
+from voxemoset.corpora import HUMAN_READ, check_name, corpus_module, corpus_roots, scan_corpus
+from voxemoset.corpora.export.card import write_card
+from voxemoset.corpora.export.rows import ShardReader
+from voxemoset.corpora.human_read import SPLITS, Utterance
+from voxemoset.corpora.scan import Scan
 from voxemoset.hub.shards import shard_name
-from voxemoset.sources.base import Scan
 from voxemoset.store.keys import file_fingerprint
 from voxemoset.store.lock import out_lock
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase, StageRunner, job_key
@@ -95,7 +96,7 @@ class CorpusStage(StageBase):
         return Plan(jobs, dict(sorted(scan.filtered.items())))
 
     def process(self, job: ShardJob, model: Any, config: Config) -> ShardOutput:
-        image_root, audio_root = corpus_roots(self.corpus, config.sources)
+        image_root, audio_root = corpus_module(self.corpus).media_roots(*corpus_roots(self.corpus, config.sources))
         table, rejects = ShardReader(image_root, audio_root, config.images).rows(job.inputs)
         return ShardOutput(table, rejects, {"seconds": round(sum(table.column("duration_s").to_pylist()), 3)})
 
@@ -124,7 +125,7 @@ class CorpusRunner(StageRunner):
 
 def corpus_runner(name: str, config: Config) -> CorpusRunner:
     """The runner that writes corpus `name` under `<out>/corpora/<name>/`."""
-    return CorpusRunner(CorpusStage(check_name(name)), config, config.out)
+    return CorpusRunner(CorpusStage(check_name(name, HUMAN_READ)), config, config.out)
 
 
 def run_corpus(name: str, config: Config, force: bool = False, progress: bool = False) -> dict:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePath
 
-from voxemoset.errors import UserError
-from voxemoset.sources.base import Clip, RootCheck, Scan
-from voxemoset.sources.emobox import (
+from voxemoset.corpora.emobox import (
     EmoBoxManifest,
     add_clip,
     load_sentences,
@@ -15,6 +13,8 @@ from voxemoset.sources.emobox import (
     report_missing_files,
     visible_files,
 )
+from voxemoset.corpora.scan import Clip, RootCheck, Scan
+from voxemoset.errors import UserError
 
 # EmoBox's wav paths start with the prefix; the reader's root sits below it (the unpacked
 # Audio_Speech_Actors_01-24 folder, which holds Actor_XX/ directly).
@@ -125,5 +125,6 @@ def scan_ravdess(root: Path) -> Scan[Clip]:
     return scan
 
 
-# The name `voxemoset.sources.scan_speech_corpus` calls, the same in every speech corpus module.
+# The corpus module's face, the same in all six (see `voxemoset.corpora`): the `sources.*` keys it reads, its reader.
+ROOTS = ("ravdess",)
 scan = scan_ravdess
