@@ -228,3 +228,22 @@ def test_a_crash_while_writing_the_card_loses_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert run_stage(DatasetStage(), make_config(out, pretty_name="Changed"), out)["computed"] == 0
     assert "# Changed" in (out / "dataset" / "README.md").read_text()
+
+
+def test_an_id_in_two_gates_shards_is_published_once(tmp_path):
+    """Jobs run apart, one per gates shard: an id a later shard repeats is rejected there, with its reason."""
+    out = tmp_path / "build"
+    write_upstream(out, {"train": 1})
+    gates = out / "stages" / "gates"
+    table = pq.read_table(gates / "train-00000.parquet")
+    write_parquet(gates / "train-00001.parquet", table.slice(0, 2))
+    write_parquet(gates / "rejects" / "train-00001.parquet", pq.read_table(gates / "rejects" / "train-00000.parquet"))
+    images = out / "stages" / "images"
+    write_parquet(images / "train-00001.parquet", pq.read_table(images / "train-00000.parquet"))
+    run_stage(DatasetStage(), make_config(out), out)
+    published = [r["id"] for p in sorted((out / "dataset" / "data").glob("*.parquet")) for r in
+                 pq.read_table(p, columns=["id"]).to_pylist()]  # fmt: skip
+    assert len(published) == len(set(published)) == table.num_rows - 1  # less the orphan, which has no image
+    rejected = pq.read_table(out / "stages" / "dataset" / "rejects" / "train-00001.parquet").to_pylist()
+    assert {r["source"]: r["reason"] for r in rejected} == dict.fromkeys(table.column("id").to_pylist()[:2],
+                                                                         "dataset_duplicate_id")  # fmt: skip

@@ -50,6 +50,19 @@ def prompt_text(config: Config) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
+def _published_earlier(upstream: Upstream) -> dict[str, list[str]]:
+    """Per gates shard, the ids a shard before it (in name order) also holds: each id is published once, from its
+    first shard, as when one job wrote the whole dataset. Only the id column is read."""
+    seen: set[str] = set()
+    found: dict[str, list[str]] = {}
+    for gates in sorted(upstream.shards("gates"), key=lambda s: s.name):
+        ids = pq.read_table(gates.path, columns=["id"]).column("id").to_pylist()
+        if twice := sorted(seen.intersection(ids)):
+            found[gates.name] = twice
+        seen.update(ids)
+    return found
+
+
 def _audio_problem(data: bytes | None) -> str | None:
     """Why a clip cannot be published as 16 kHz mono audio, or None."""
     if not data:
@@ -75,11 +88,14 @@ class DatasetStage(StageBase):
 
     def plan(self, config: Config, upstream: Upstream) -> Plan:
         cfg = config.dataset
-        key = job_key(self, {"shard_bytes": cfg.shard_bytes, "row_group_bytes": cfg.row_group_bytes}, None, None)
+        settings = {"shard_bytes": cfg.shard_bytes, "row_group_bytes": cfg.row_group_bytes}
+        earlier = _published_earlier(upstream)
         jobs = []
         for gates in upstream.shards("gates"):
             images = upstream.shard("images", gates.name)  # gates shard k comes from images shard k
-            inputs = {"gates": str(gates.path), "images": str(images.path)}
+            before = earlier.get(gates.name, [])
+            inputs = {"gates": str(gates.path), "images": str(images.path), "published_before": before}
+            key = job_key(self, settings, None, {"published_before": before} if before else None)
             jobs.append(ShardJob(gates.name, key, inputs, reads=(("gates", gates.name), ("images", images.name))))
         return Plan(jobs)
 
@@ -96,7 +112,7 @@ class DatasetStage(StageBase):
         table = pq.read_table(job.inputs["gates"])
         pictures = _read_images(Path(job.inputs["images"]), set(table.column("image_id").to_pylist()))
         writer = PartsWriter(dataset_dir(config.out) / "data", job.name, cfg.shard_bytes, cfg.row_group_bytes)
-        rows, rejects, seen = [], [], set()
+        rows, rejects, seen = [], [], set(job.inputs.get("published_before", ()))
         for g in _sorted_rows(table):
             reason, detail = _problem(g, pictures, seen)
             if reason:
