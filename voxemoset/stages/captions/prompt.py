@@ -1,4 +1,4 @@
-"""The emotion lexicon's location, reading the prompt and lexicon files, and the content hash that keys the stage.
+"""The emotion lexicon's and visible-expression list's locations, reading the prompt and lexicon files, and the content hash that keys the stage.
 
 The prompt's location is shared (voxemoset.resources.prompt_path): the dataset card records the prompt too.
 """
@@ -24,6 +24,13 @@ def default_lexicon() -> Path:
 def lexicon_path(cfg: CaptionsConfig) -> Path:
     """The emotion lexicon in use."""
     return Path(cfg.lexicon) if cfg.lexicon else default_lexicon()
+
+
+def expressions_path(cfg: CaptionsConfig) -> Path | None:
+    """The visible-expression word list when those words are banned, else None."""
+    if cfg.visible_expressions == "allowed":
+        return None
+    return Path(cfg.expressions) if cfg.expressions else manifests_dir() / "visible_expressions.txt"
 
 
 def read_text(path: Path, key: str) -> str:

@@ -18,7 +18,7 @@ from voxemoset.resources import prompt_path
 from voxemoset.rows import CAPTION_FIELDS
 from voxemoset.seeds import derive_seed
 from voxemoset.stages.captions.backends import load_captioner
-from voxemoset.stages.captions.prompt import lexicon_path, read_text, sha256_text
+from voxemoset.stages.captions.prompt import expressions_path, lexicon_path, read_text, sha256_text
 from voxemoset.stages.captions.validate import Rules, Verdict, load_lexicon, validate_answer, words_of
 from voxemoset.store.keys import model_identity
 from voxemoset.store.runner import Plan, ShardJob, ShardOutput, StageBase
@@ -51,8 +51,12 @@ class CaptionModel:
 
 
 def rules_of(cfg: CaptionsConfig) -> Rules:
-    """The validation limits of a captions config."""
-    return Rules(cfg.min_words, cfg.max_words, cfg.max_similarity)
+    """The validation limits of a captions config, with the visible-expression words it bans."""
+    path = expressions_path(cfg)
+    if path is not None:
+        read_text(path, "captions.expressions")  # one clear error when the list is missing
+    banned = load_lexicon(path) if path is not None else frozenset()
+    return Rules(cfg.min_words, cfg.max_words, cfg.max_similarity, banned)
 
 
 def stage_key_config(cfg: CaptionsConfig) -> dict:
@@ -61,6 +65,9 @@ def stage_key_config(cfg: CaptionsConfig) -> dict:
     # The files' contents key the stage, not their paths: editing the prompt recaptions, moving it does not.
     data["prompt"] = sha256_text(read_text(prompt_path(cfg), "captions.prompt"))
     data["lexicon"] = sha256_text(read_text(lexicon_path(cfg), "captions.lexicon"))
+    data.pop("expressions", None)
+    if (expressions := expressions_path(cfg)) is not None:
+        data["expressions"] = sha256_text(read_text(expressions, "captions.expressions"))
     return data
 
 

@@ -16,6 +16,7 @@ CAPTIONS_WRONG_COUNT = "captions_wrong_count"
 CAPTIONS_TOO_SHORT = "captions_too_short"
 CAPTIONS_TOO_LONG = "captions_too_long"
 CAPTIONS_EMOTIONAL_WORD = "captions_emotional_word"
+CAPTIONS_VISIBLE_EXPRESSION = "captions_visible_expression"  # smiling, crying: when they are banned
 CAPTIONS_PREAMBLE = "captions_preamble"
 CAPTIONS_NOT_ENGLISH = "captions_not_english"
 CAPTIONS_NEAR_DUPLICATE = "captions_near_duplicate"
@@ -23,12 +24,23 @@ CAPTIONS_NEAR_DUPLICATE = "captions_near_duplicate"
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
 TRAILING_COMMA = re.compile(r",\s*([\]}])")
+# Only a caption that talks about the image itself: "The image shows", "In this photo, ...", "This picture of",
+# "Here is", "We see". A picture, photo or frame that is a thing in the scene ("A picture frame hangs on the
+# wall", "The frame of a bicycle leans on a fence", "A photo of a family sits on the desk") is content.
+_MEDIUM = r"(?:image|picture|photo|photograph|pic|snapshot|illustration|shot|scene)"
+_SHOWING = (r"(?:shows?|showing|depicts?|depicting|features?|featuring|captures?|capturing|contains?|containing"
+            r"|displays?|displaying|presents?|presenting|illustrates?|illustrating|portrays?|portraying|is\s+of"
+            r"|was\s+taken)")  # fmt: skip
 PREAMBLE = re.compile(
-    r"^(?:(?:in|within|on)\s+)?(?:the|this|that|an?)\s+(?:image|picture|photo|photograph|pic|snapshot|illustration|frame)\b"
+    rf"^(?:in|within)\s+(?:the|this|that)\s+{_MEDIUM}\s*(?:,|\b(?:we|you|there|it|is|are|one|a|an|the)\b)"
+    rf"|^(?:the|this|that)\s+{_MEDIUM}\s+{_SHOWING}\b"
+    rf"|^(?:this|that)\s+{_MEDIUM}\s+of\b"
     r"|^(?:here\s+(?:is|are|we\s+see)|we\s+(?:can\s+)?see|you\s+can\s+see|it\s+(?:shows|depicts|features))\b"
     r"|^(?:image|picture|photo|caption)\s*\d*\s*:",
     re.I,
 )
+# Names of things that hold a lexicon word without saying anything about emotion: dropped before matching.
+FACTUAL_COMPOUNDS = re.compile(r"\bamusement\s+(?:parks?|arcades?|rides?)\b", re.I)
 # Function words: an English caption of 8+ words nearly always has several; other languages have their own.
 ENGLISH_WORDS = frozenset(
     "a an the of on in at with and is are was were to from by near into onto over under behind beside "
@@ -60,6 +72,8 @@ class Rules:
     min_words: int = 8
     max_words: int = 15
     max_similarity: float = 0.8
+    # Words for visible expressions of emotion that reject a caption (empty: allowed).
+    visible_expressions: frozenset[str] = frozenset()
 
 
 def load_lexicon(path: Path) -> frozenset[str]:
@@ -135,9 +149,11 @@ def check_caption(caption: str, lexicon: frozenset[str], rules: Rules) -> tuple[
         return CAPTIONS_TOO_SHORT, f"{n} words: {caption}"
     if n > rules.max_words:
         return CAPTIONS_TOO_LONG, f"{n} words: {caption}"
-    hits = sorted({w for w in (t.lower() for t in words_of(caption)) if w in lexicon})
-    if hits:
+    words = {t.lower() for t in words_of(FACTUAL_COMPOUNDS.sub(" ", caption))}
+    if hits := sorted(words & lexicon):
         return CAPTIONS_EMOTIONAL_WORD, f"{', '.join(hits)}: {caption}"
+    if hits := sorted(words & rules.visible_expressions):
+        return CAPTIONS_VISIBLE_EXPRESSION, f"{', '.join(hits)}: {caption}"
     return None
 
 
