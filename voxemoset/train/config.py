@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -45,7 +45,11 @@ class DatasetSource(Strict):
     """One dataset of a mixture: a published-layout folder and its share of the training samples."""
 
     path: Path = Field(description="published-layout folder (data/<split>-*.parquet): VoxEmoset or a corpus")
-    weight: float = Field(1.0, gt=0, description="relative sampling weight (normalised over the mixture)")
+    weight: Annotated[float, Field(gt=0)] | Literal["proportional"] = Field(
+        1.0,
+        description="relative sampling weight (normalised over the mixture); proportional: by rows, as the paper "
+        "pools its datasets (then every dataset of the mixture says proportional)",
+    )
     split: str | None = Field(None, description="None: the run's `split`")
     name: str | None = Field(None, description="None: the folder's name; names must differ")
 
@@ -106,6 +110,8 @@ class TrainConfig(Strict):
         labels = [s.label for s in self.sources]
         if len(set(labels)) != len(labels):
             raise ValueError(f"mixture datasets need distinct names (got {labels}): set `name` on each")
+        if len({s.weight == "proportional" for s in self.sources}) > 1:
+            raise ValueError("weight: proportional on some datasets and numbers on others; give one kind for all")
         if self.conditioning == "text" and self.mode == "frozen":
             raise ValueError("conditioning text trains the UNet: set mode to lora or full")
         return self

@@ -164,7 +164,7 @@ def _data(cfg: TrainConfig, acc, vae, vae_label: str, speech: SpeechFrontEnd):
     from voxemoset.train.data import EpochBatches, SpeechImageDataset, load_rows
     from voxemoset.train.encode import cache_latents
     from voxemoset.train.encoders import TensorStore
-    from voxemoset.train.mixture import MixtureDataset, WeightedBatches
+    from voxemoset.train.mixture import MixtureDataset, WeightedBatches, mixture_weights
 
     mixture, parts = cfg.datasets is not None, []
     for k, src in enumerate(cfg.sources):
@@ -183,7 +183,8 @@ def _data(cfg: TrainConfig, acc, vae, vae_label: str, speech: SpeechFrontEnd):
     if not mixture:
         return parts[0], EpochBatches(len(parts[0]), cfg.batch_size, cfg.seed, rank, world)
     dataset = MixtureDataset(parts, [s.label for s in cfg.sources])
-    sampler = WeightedBatches(dataset.sizes, [s.weight for s in cfg.sources], cfg.batch_size, cfg.seed, rank, world)
+    weights = mixture_weights(dataset.sizes, [s.weight for s in cfg.sources])
+    sampler = WeightedBatches(dataset.sizes, weights, cfg.batch_size, cfg.seed, rank, world)
     return dataset, sampler
 
 

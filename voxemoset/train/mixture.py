@@ -64,6 +64,14 @@ def distinct_rows(size: int, m: int, g: torch.Generator) -> torch.Tensor:
     return torch.tensor(chosen)[torch.randperm(m, generator=g)]  # Floyd's tends to put high rows last: shuffle
 
 
+def mixture_weights(sizes: Sequence[int], weights: Sequence[float | str]) -> list[float]:
+    """Sampling weights: the configured numbers, or every dataset's row count when all say `proportional` (so a
+    sample is as likely to come from a dataset as its rows are, as when the datasets are pooled)."""
+    if all(w == "proportional" for w in weights):
+        return [float(n) for n in sizes]
+    return [float(w) for w in weights]
+
+
 class WeightedBatches(Sampler[list[int]]):
     """Batches of a MixtureDataset drawn by weight; `set_position(epoch, skip)` as EpochBatches (an "epoch" here
     is only a count of batches, as many as the rows fill)."""
