@@ -88,6 +88,12 @@ def write_upstream(out: Path, per_emotion: dict[str, int] | None = None, seed: i
             out / "stages" / "images" / f"{split}-00000.parquet", pa.Table.from_pylist(images, schema=IMAGES_SCHEMA)
         )
         write_parquet(out / "stages" / "gates" / f"{split}-00000.parquet", pa.Table.from_pylist(utts))
+        # The captions stage: the card counts its rejects (one image answered with a preamble, per split).
+        captions = [{"caption_id": u["id"], "image_id": u["image_id"], "caption": u["caption"]} for u in utts]
+        write_parquet(out / "stages" / "captions" / f"{split}-00000.parquet", pa.Table.from_pylist(captions))
+        dropped = [{"source": f"gone_{split}", "reason": "captions_preamble", "detail": "The image shows a dog."}]
+        write_parquet(out / "stages" / "captions" / "rejects" / f"{split}-00000.parquet",
+                      rejects_table(dropped, "captions", pa.schema([("attempts", pa.int32())])))  # fmt: skip
         extra = pa.schema([("emo_pred", pa.string()), ("emo_conf", pa.float64()), ("dnsmos_ovrl", pa.float64()),
                            ("wer", pa.float64())])  # fmt: skip
         write_parquet(

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.builders import stage_rows
 from tests.gates_fakes import Heard, Listener, Script, ScriptedEmotion, ScriptedQuality, ScriptedTranscriber, clip_key
 from tests.gates_fakes import scripted_stage as make_stage
-from tests.test_gates import _fresh_copy, _table, speech_out  # noqa: F401 (speech_out: a fixture)
+from tests.test_gates import _fresh_copy, speech_out  # noqa: F401 (speech_out: a fixture)
 from voxemoset.config import GatesConfig, load_config
 from voxemoset.rows import CAPTION_COLUMNS
 from voxemoset.stages.gates import retry_seed
 from voxemoset.stages.gates.attempts import candidate, judge
 from voxemoset.stages.gates.judge import GateModels
-from voxemoset.store.runner import run_stage
+from voxemoset.store.runner import run_stage, stage_dir
 
 REPEATED = "A red bus drives slowly slowly past an old stone church."  # 1 word in 10: WER 0.1
 SKIPPED = "A red bus drives past an old church."  # 2 words in 10: WER 0.2
@@ -75,10 +76,10 @@ def branch(request, speech_out, tmp_path_factory):  # noqa: F811 (speech_out: th
     data["gates"].update(b.settings)
     path.write_text(yaml.safe_dump(data))
     cfg = load_config(path)
-    run_stage(make_stage(cfg, _table(cfg.out, "speech"), script=b.script), cfg, cfg.out)
-    rows = {r["image_id"]: r for r in _table(cfg.out, "gates")}
-    speech = {r["id"]: r["image_id"] for r in _table(cfg.out, "speech")}
-    rejects = {speech[r["source"]]: r for r in _table(cfg.out, "gates", "rejects")}
+    run_stage(make_stage(cfg, stage_rows(stage_dir(cfg.out, "speech")), script=b.script), cfg, cfg.out)
+    rows = {r["image_id"]: r for r in stage_rows(stage_dir(cfg.out, "gates"))}
+    speech = {r["id"]: r["image_id"] for r in stage_rows(stage_dir(cfg.out, "speech"))}
+    rejects = {speech[r["source"]]: r for r in stage_rows(stage_dir(cfg.out, "gates") / "rejects")}
     return request.param, cfg, rows, rejects
 
 

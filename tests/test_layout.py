@@ -22,7 +22,7 @@ LONG_FUNCTIONS_ALLOWED = {("voxemoset/train/loop.py", "train")}
 # What more than one part uses: it never imports a stage (nor the stage registry).
 SHARED_LAYER = ("voxemoset.models", "voxemoset.corpora", "voxemoset.store", "voxemoset.hub", "voxemoset.audio", "voxemoset.images",
                 "voxemoset.seeds", "voxemoset.rows", "voxemoset.config", "voxemoset.config_captions", "voxemoset.settings", "voxemoset.errors",
-                "voxemoset.emotions", "voxemoset.resources")  # fmt: skip
+                "voxemoset.emotions", "voxemoset.resources", "voxemoset.departures", "voxemoset.markdown")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,20 @@ def _load(config: Path, out_dir: Path | None):
 
 
 @app.command()
-def demo(out_dir: Annotated[Path, typer.Option("--out", help="output directory")] = Path("runs/demo")) -> None:
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="output directory")] = Path("runs/demo"),
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="paper: every setting the paper states, as configs/paper.yaml")
+    ] = None,
+) -> None:
     """Run every stage built so far on bundled miniature corpora and tiny models (CPU)."""
     from voxemoset.demo import run_demo
     from voxemoset.preflight.command import preflight_demo
 
-    preflight_demo(out_dir, err)
-    run_demo(out_dir, console=out)
+    if preset not in (None, "paper"):
+        raise UserError(f"--preset {preset!r}: the one preset is paper")
+    preflight_demo(out_dir, err, preset)
+    run_demo(out_dir, console=out, preset=preset)
 
 
 @app.command()

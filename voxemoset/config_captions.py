@@ -59,6 +59,11 @@ class CaptionsConfig(Strict):
     lexicon: Path | None = Field(None, description="emotion word list; default: manifests/emotion_lexicon.txt")
     # The paper asks captions to "avoid emotional or subjective expressions"; whether a visible expression of
     # emotion (a smiling child, a crying man) is one is a reading, so it is a setting (both presets: banned).
+    checks: list[Literal["preamble", "english", "emotional_words", "near_duplicates"]] = Field(
+        ["preamble", "english", "emotional_words", "near_duplicates"],
+        description="optional caption checks in force (the length band always holds); the paper preset keeps "
+        "emotional_words only",
+    )
     visible_expressions: Literal["banned", "allowed"] = Field(
         "banned", description="banned: a word for a visible expression of emotion (smiling, crying) rejects a caption"
     )

@@ -12,6 +12,7 @@ from voxemoset.corpora import corpus_module, corpus_roots
 from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.preflight.items import Item, problem, ready
 from voxemoset.preflight.models import ModelNeed
+from voxemoset.resources import prompt_path
 from voxemoset.stages import get_stage
 
 # What each corpus folder should hold, in the words of its reader's error.
@@ -40,6 +41,10 @@ def check_sources(config: Config, stages: tuple[str, ...]) -> list[Item]:
         list(config.references.corpora) if "references" in stages else []
     )
     items = [check_source(config, c) for c in corpora]
+    if "captions" in stages and config.captions.backend != "table":
+        prompt = prompt_path(config.captions)
+        if not prompt.is_file():
+            items.append(problem("source", "captions.prompt", f"file not found: {prompt}"))
     if "captions" in stages and config.captions.backend == "table":
         table = config.captions.table
         if table is None:

@@ -63,10 +63,10 @@ def preflight_or_stop(cfg: Config, stages: tuple[str, ...], console: Console, co
         )
 
 
-def preflight_demo(out: Path, console: Console) -> None:
+def preflight_demo(out: Path, console: Console, preset: str | None = None) -> None:
     """`voxemoset demo`: its inputs written (once), then its config through the same preflight as a build."""
     from voxemoset.config import load_config
     from voxemoset.demo import write_demo_inputs
 
-    demo_yaml = write_demo_inputs(Path(out).resolve())
+    demo_yaml = write_demo_inputs(Path(out).resolve(), preset)
     preflight_or_stop(load_config(demo_yaml), BUILD_CHAIN, console, str(demo_yaml))

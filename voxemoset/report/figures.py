@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from voxemoset.config import ReportConfig
+from voxemoset.departures import section_of
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.hub.features import COLUMNS, MEDIA_COLUMNS
@@ -101,6 +102,12 @@ def words_band(out: Path) -> tuple[int, int]:
     return DEFAULT_WORDS_BAND
 
 
+def departures_of(out: Path) -> str | None:
+    """The card's "Departures from the paper" table: the dataset stage measured it with the build's config."""
+    card = Path(out) / "dataset" / "README.md"
+    return section_of(card.read_text()) if card.is_file() else None
+
+
 def compute(out: Path, settings: ReportConfig | None = None) -> dict:
     """Everything the report shows, as plain JSON data (CLIPScore `None` with the reason when CLIP cannot load)."""
     from voxemoset.report.clip import score_rows
@@ -127,6 +134,7 @@ def compute(out: Path, settings: ReportConfig | None = None) -> dict:
         "confusion": confusion(out, df),
         "rejects": read_rejects(out),
         "caption_drops": caption_drops(out),
+        "departures": departures_of(out),
         "manifest": read_manifest(out)["stages"],
     }
 
@@ -170,6 +178,8 @@ def to_markdown(report: dict) -> str:
         "\n## WER (Whisper transcript vs caption)\n", md_table(["split", "n", "mean", "median", "p90"], wer),
         "\n## Synthesis attempts per kept utterance\n", md_table(["attempts", *splits], attempts),
         f"\nCaptions outside the {w['band'][0]}-{w['band'][1]} word band: {w['outside_band']}\n",
+        "\n## Departures from the paper (as the dataset card states them)\n",
+        report.get("departures") or "the dataset card states none (built before voxemoset listed them)",
         "\n## Rejects\n", md_table(["stage", "reason", "count"], rej) if rej else "none",
         "\n## Images dropped by the captions stage, per emotion\n", caption_drops_markdown(report.get("caption_drops")),
         "\n![words](words.png) ![dnsmos](dnsmos.png) ![confusion](confusion.png) ![attempts](attempts.png)\n",

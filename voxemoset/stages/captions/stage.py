@@ -56,14 +56,15 @@ def rules_of(cfg: CaptionsConfig) -> Rules:
     if path is not None:
         read_text(path, "captions.expressions")  # one clear error when the list is missing
     banned = load_lexicon(path) if path is not None else frozenset()
-    return Rules(cfg.min_words, cfg.max_words, cfg.max_similarity, banned)
+    return Rules(cfg.min_words, cfg.max_words, cfg.max_similarity, banned, frozenset(cfg.checks))
 
 
 def stage_key_config(cfg: CaptionsConfig) -> dict:
     """The captions config as keyed: everything that can change an answer, plus prompt and lexicon text."""
     data = output_settings(cfg)  # speed-only settings (batch size, device, server knobs) change no answer
     # The files' contents key the stage, not their paths: editing the prompt recaptions, moving it does not.
-    data["prompt"] = sha256_text(read_text(prompt_path(cfg), "captions.prompt"))
+    # The table backend reads stored answers: no prompt is asked, so none keys it (nor need its file exist).
+    data["prompt"] = None if cfg.backend == "table" else sha256_text(read_text(prompt_path(cfg), "captions.prompt"))
     data["lexicon"] = sha256_text(read_text(lexicon_path(cfg), "captions.lexicon"))
     data.pop("expressions", None)
     if (expressions := expressions_path(cfg)) is not None:
@@ -142,7 +143,7 @@ class CaptionsStage(StageBase):
 
     def load(self, config: Config) -> CaptionModel:
         cfg = config.captions
-        prompt = read_text(prompt_path(cfg), "captions.prompt")
+        prompt = "" if cfg.backend == "table" else read_text(prompt_path(cfg), "captions.prompt")
         lexicon = load_lexicon(lexicon_path(cfg))
         captioner = load_captioner(cfg, prompt)
         bad_rows = captioner.bad if isinstance(captioner, TableCaptioner) else {}

@@ -21,6 +21,10 @@ CAPTIONS_PREAMBLE = "captions_preamble"
 CAPTIONS_NOT_ENGLISH = "captions_not_english"
 CAPTIONS_NEAR_DUPLICATE = "captions_near_duplicate"
 
+# The optional checks, each a setting (captions.checks): the paper states only the length band and that captions
+# hold no emotional words; the rest are voxemoset's (its "Departures from the paper" table counts their drops).
+CHECKS = ("preamble", "english", "emotional_words", "near_duplicates")
+
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
 TRAILING_COMMA = re.compile(r",\s*([\]}])")
@@ -74,6 +78,8 @@ class Rules:
     max_similarity: float = 0.8
     # Words for visible expressions of emotion that reject a caption (empty: allowed).
     visible_expressions: frozenset[str] = frozenset()
+    # The optional checks in force (captions.checks); the length band and the answer's form always hold.
+    checks: frozenset[str] = frozenset(CHECKS)
 
 
 def load_lexicon(path: Path) -> frozenset[str]:
@@ -141,16 +147,16 @@ def check_caption(caption: str, lexicon: frozenset[str], rules: Rules) -> tuple[
     n = len(words_of(caption))
     if n == 0:
         return CAPTIONS_EMPTY, repr(caption)
-    if PREAMBLE.search(caption):
+    if "preamble" in rules.checks and PREAMBLE.search(caption):
         return CAPTIONS_PREAMBLE, caption
-    if not is_english(caption):
+    if "english" in rules.checks and not is_english(caption):
         return CAPTIONS_NOT_ENGLISH, caption
     if n < rules.min_words:
         return CAPTIONS_TOO_SHORT, f"{n} words: {caption}"
     if n > rules.max_words:
         return CAPTIONS_TOO_LONG, f"{n} words: {caption}"
     words = {t.lower() for t in words_of(FACTUAL_COMPOUNDS.sub(" ", caption))}
-    if hits := sorted(words & lexicon):
+    if "emotional_words" in rules.checks and (hits := sorted(words & lexicon)):
         return CAPTIONS_EMOTIONAL_WORD, f"{', '.join(hits)}: {caption}"
     if hits := sorted(words & rules.visible_expressions):
         return CAPTIONS_VISIBLE_EXPRESSION, f"{', '.join(hits)}: {caption}"
@@ -173,7 +179,7 @@ def validate_answer(text: str | None, lexicon: frozenset[str], rules: Rules = Ru
         failure = check_caption(caption, lexicon, rules)
         if failure:
             return Verdict(reason=failure[0], detail=failure[1])
-    for i in range(N_CAPTIONS):
+    for i in range(N_CAPTIONS if "near_duplicates" in rules.checks else 0):
         for j in range(i + 1, N_CAPTIONS):
             score = similarity(captions[i], captions[j])
             if score > rules.max_similarity:

@@ -9,6 +9,8 @@ import yaml
 
 from voxemoset.code_version import code_version, commit_label
 from voxemoset.config import output_settings
+from voxemoset.departures import DEPARTURES_HEADING
+from voxemoset.departures import to_markdown as departures_markdown
 from voxemoset.emotions import EMOTIONS
 from voxemoset.hub.card_header import hub_header
 from voxemoset.hub.features import COLUMNS, DESCRIPTIONS, features
@@ -117,7 +119,7 @@ def card_header(config, splits: dict[str, SplitStats]) -> dict:
 
 
 def card_text(config, splits: dict[str, SplitStats], counts: dict, prompt_text: str | None, data: Path | None = None,
-              gate_rejects: dict[str, int] | None = None) -> str:  # fmt: skip
+              gate_rejects: dict[str, int] | None = None, departed: list[list[str]] | None = None) -> str:  # fmt: skip
     """The whole README.md; `counts` holds per-split `images` and per-split per-emotion row counts; `data` is the
     folder of the written files, whose figures the card states with the gates' rejects (left out without it)."""
     cfg = config.dataset
@@ -141,6 +143,7 @@ def card_text(config, splits: dict[str, SplitStats], counts: dict, prompt_text: 
         md_table(["split", "utterances", "images", "files", "size"], split_rows) + "\n",
         "## How clips were kept\n",
         gates_section(config.gates),
+        *([DEPARTURES_HEADING, departures_markdown(departed)] if departed is not None else []),
         *(["## This build's figures\n", figures_section(data, gate_rejects or {})] if data is not None else []),
         "## Utterances per emotion\n",
         md_table(["emotion", *splits], emotion_rows) + "\n",

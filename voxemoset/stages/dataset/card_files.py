@@ -45,10 +45,12 @@ def gate_rejects(paths: list[Path]) -> dict[str, int]:
     return dict(sorted(reasons.items()))
 
 
-def write_card(config, markers: dict[str, dict], rejects: list[Path], prompt: str | None, folder: Path) -> None:
-    """`<folder>/README.md` for the files every job published (written whole or not at all)."""
+def write_card(config, markers: dict[str, dict], rejects: list[Path], prompt: str | None, folder: Path,
+               departed: list[list[str]] | None = None) -> None:  # fmt: skip
+    """`<folder>/README.md` for the files every job published (written whole or not at all); `departed`: the rows of
+    its "Departures from the paper"."""
     splits, counts = split_figures(markers)
-    text = card_text(config, splits, counts, prompt, folder / "data", gate_rejects(rejects))
+    text = card_text(config, splits, counts, prompt, folder / "data", gate_rejects(rejects), departed)
     card = folder / "README.md"
     if not card.is_file() or card.read_text() != text:  # a rerun that changed nothing touches nothing
         write_atomic(card, lambda tmp: tmp.write_text(text))

@@ -20,6 +20,7 @@ import soundfile as sf
 
 from voxemoset.audio import OUT_RATE
 from voxemoset.config import Config
+from voxemoset.departures import departures, measure
 from voxemoset.emotions import EMOTIONS
 from voxemoset.errors import UserError
 from voxemoset.hub.features import ATTRIBUTE_COLUMNS, COLUMNS, emotion_index
@@ -83,7 +84,7 @@ class DatasetStage(StageBase):
     # 2: the card records the config less speed-only settings; 3: it states the gates and figures; 4: one job per
     # gates shard, its rows in files named after it (data/<split>-NNNNN-PPP.parquet, not <split>-NNNNN-of-NNNNN).
     version = "4"
-    inputs = ("gates", "images")
+    inputs = ("gates", "images", "captions")  # captions: its rejects, for the card's departures from the paper
     schema = SCHEMA
 
     def plan(self, config: Config, upstream: Upstream) -> Plan:
@@ -140,8 +141,12 @@ class DatasetStage(StageBase):
         for path in data.glob("*.parquet*") if data.is_dir() else []:
             if path.name not in kept or path.name.endswith(TMP_SUFFIX):
                 path.unlink()
-        rejects = [s.rejects_path for s in upstream.shards("gates")]
-        write_card(config, markers, rejects, prompt_text(config), dataset_dir(config.out))
+        gates = upstream.shards("gates")
+        rejects = [s.rejects_path for s in gates]
+        captions = [s.rejects_path for s in upstream.shards("captions")]
+        effects = measure([p for p in captions if p.is_file()], [s.path for s in gates], rejects)
+        departed = departures(config, effects)
+        write_card(config, markers, rejects, prompt_text(config), dataset_dir(config.out), departed)
 
 
 def _sorted_rows(table: pa.Table) -> Iterator[dict]:
