@@ -155,6 +155,9 @@ def check_systems(cfg: EvalConfig) -> None:
             raise UserError(f"system {system.label}: {system.checkpoint} is not a training checkpoint")
         if system.kind == "text_finetuned":
             _text_checkpoint(Path(system.checkpoint))
+    from voxemoset.train.eval.preflight import check_speech_inputs
+
+    check_speech_inputs(cfg)
 
 
 def build_system(system: System, cfg: EvalConfig):
