@@ -211,6 +211,12 @@ def test_the_card_states_splits_rejects_features_and_terms(built, name, tmp_path
     for reason, count in summaries[name]["rejects"].items():  # every reason, with the run's count
         assert f"| `{reason}` | {count} |" in text
     assert "always null" in text and "## Terms" in text
+    rows = _rows(folder)  # the paper's SpokenCOCO training source, recounted from the shards
+    paper = [r for r in rows if r["split"] in ("train", "validation")]
+    if name == "spokencoco":
+        assert f"{len({r['image_id'] for r in paper})} images and {len(paper)} utterances here" in text
+    else:
+        assert "The paper trains on" not in text
     # `datasets` takes the card's header: the typed features of the shards, the card's splits.
     builder = datasets.load_dataset_builder(str(folder), cache_dir=str(tmp_path / "hf"))
     assert builder.info.features == corpus_features()

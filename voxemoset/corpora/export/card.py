@@ -85,6 +85,22 @@ def split_figures(data: Path) -> tuple[dict[str, SplitStats], dict[str, dict]]:
     return {n: stats[n] for n in ordered}, {n: extra[n] for n in ordered}
 
 
+# The splits the paper trains on, per corpus, and their size at full scale (the paper's SpokenCOCO: 118k images,
+# 591k utterances, Karpathy train + restval + val, test held out).
+PAPER_TRAINING = {"spokencoco": (("train", "validation"), "118k images and 591k utterances in the full corpus")}
+
+
+def paper_training(name: str, stats: dict[str, SplitStats], extra: dict[str, dict]) -> str:
+    """The card's line on what the paper trains on from this corpus, counted here; empty for other corpora."""
+    if name not in PAPER_TRAINING:
+        return ""
+    splits, full = PAPER_TRAINING[name]
+    rows = sum(stats[s].rows for s in splits if s in stats)
+    images = sum(extra[s]["images"] for s in splits if s in extra)  # Karpathy's splits share no image
+    return (f"The paper trains on {' + '.join(splits)} (Karpathy train + restval + val), test held out: "
+            f"{images} images and {rows} utterances here ({full}); `configs/paper_train.yaml` pools them.\n")  # fmt: skip
+
+
 def card_text(name: str, data: Path, summary: dict) -> str:
     """The README.md of corpus `name` whose shards are in `data`; `summary` is the corpus run's (rows, rejects)."""
     pretty, about, split_rule = ABOUT[name]
@@ -115,6 +131,7 @@ def card_text(name: str, data: Path, summary: dict) -> str:
         "## Splits\n",
         split_rule + "\n",
         md_table(["split", "utterances", "images", "speakers", "hours", "shards", "size"], split_rows) + "\n",
+        paper_training(name, stats, extra),
         "## Rejected utterances\n",
         f"{sum(rejects.values())} utterances listed by the corpus were left out; each is a row of "
         "`rejects/data/*.parquet` with its reason and the file it concerns.\n",
