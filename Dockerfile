@@ -26,6 +26,9 @@ COPY voxemoset ./voxemoset
 COPY flows ./flows
 COPY prompts ./prompts
 COPY manifests ./manifests
+COPY configs ./configs
+# The package is installed, not linked: its data folders are found here (voxemoset/resources.py).
+ENV VOXEMOSET_MANIFESTS=/app/manifests VOXEMOSET_PROMPTS=/app/prompts VOXEMOSET_CONFIGS=/app/configs
 
 # The CPU pins of constraints.txt hold everything but the torch family, which vLLM pins for CUDA.
 RUN grep -vE '^(torch|torchvision|torchaudio|triton|nvidia-)' constraints.txt > /tmp/constraints-gpu.txt \

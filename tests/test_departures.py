@@ -13,7 +13,7 @@ import pytest
 
 from tests.test_dataset import make_config, write_upstream
 from voxemoset.config import Config, load_config
-from voxemoset.departures import PAPER_PRESET, STATED, Effects, departures, paper_config, section_of
+from voxemoset.departures import STATED, Effects, departures, paper_config, paper_preset, section_of
 from voxemoset.stages.dataset import DatasetStage
 from voxemoset.store.atomic import write_parquet
 from voxemoset.store.runner import run_stage
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_the_paper_preset_departs_from_nothing_and_states_what_it_chooses():
     assert departures(paper_config(), Effects()) == []
-    text = PAPER_PRESET.read_text()
+    text = paper_preset().read_text()
     for key in STATED:  # every stated setting is set in the preset itself, not left to a default
         section, name = key.split(".")
         assert f"\n{section}:" in text and f"  {name}:" in text, key

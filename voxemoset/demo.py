@@ -63,15 +63,14 @@ def demo_config(out: Path) -> dict:
 
 def with_paper_recipe(config: dict) -> dict:
     """`config` with every setting the paper states set as `configs/paper.yaml` sets it."""
-    from voxemoset.departures import STATED, paper_config
-    from voxemoset.resources import REPO
+    from voxemoset.departures import STATED, paper_config, paper_prompt
 
     paper = paper_config()
     for key in STATED:
         section, name = key.split(".")
         value = getattr(getattr(paper, section), name)
         if key == "captions.prompt":  # the preset's path is relative to the checkout, the demo runs anywhere
-            value = str(REPO / value)
+            value = str(paper_prompt(paper))
         config.setdefault(section, {})[name] = list(value) if isinstance(value, list | tuple) else value
     return config
 

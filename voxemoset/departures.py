@@ -18,9 +18,8 @@ import pyarrow.parquet as pq
 
 from voxemoset.config import Config, load_config
 from voxemoset.markdown import md_table
-from voxemoset.resources import REPO, prompt_path
+from voxemoset.resources import data_dir, prompt_path, prompts_dir
 
-PAPER_PRESET = REPO / "configs" / "paper.yaml"
 DEPARTURES_HEADING = "## Departures from the paper\n"
 # The settings the paper states, with what it says.
 STATED: dict[str, str] = {
@@ -70,10 +69,15 @@ def measure(caption_rejects: list[Path], gates_shards: list[Path], gates_rejects
     return found
 
 
+def paper_preset() -> Path:
+    """`configs/paper.yaml`, the paper's recipe."""
+    return data_dir("configs") / "paper.yaml"
+
+
 @cache
 def paper_config() -> Config:
-    """The paper's recipe, `configs/paper.yaml`."""
-    return load_config(PAPER_PRESET)
+    """The paper's recipe, as a Config."""
+    return load_config(paper_preset())
 
 
 def _value(config: Config, key: str):
@@ -81,8 +85,14 @@ def _value(config: Config, key: str):
     return getattr(getattr(config, section), name)
 
 
+def paper_prompt(paper: Config) -> Path:
+    """The preset's prompt file: its path is relative to the checkout's `prompts/` folder."""
+    stated = Path(paper.captions.prompt)
+    return stated if stated.is_absolute() else prompts_dir() / stated.name
+
+
 def _same_prompt(build: Config, paper: Config) -> bool:
-    ours, theirs = prompt_path(build.captions).resolve(), (REPO / prompt_path(paper.captions)).resolve()
+    ours, theirs = prompt_path(build.captions).resolve(), paper_prompt(paper).resolve()
     if ours == theirs:
         return True
     return ours.is_file() and theirs.is_file() and ours.read_bytes() == theirs.read_bytes()

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def data_dir(name: str) -> Path:
-    """`manifests` or `prompts`: from $VOXEMOSET_<NAME> if set, else beside the package."""
+    """`manifests`, `prompts` or `configs`: from $VOXEMOSET_<NAME> if set, else beside the package."""
     env = os.environ.get(f"VOXEMOSET_{name.upper()}")
     path = Path(env) if env else REPO / name
     if not path.is_dir():
