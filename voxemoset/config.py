@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from voxemoset.config_captions import CaptionsConfig, CaptionsOpenAIConfig, CaptionsVllmConfig
+from voxemoset.config_captions import CAPTION_CHECKS, CaptionsConfig, CaptionsOpenAIConfig, CaptionsVllmConfig
 from voxemoset.errors import UserError
 
 # Generic machinery (voxemoset.settings), re-exported so that `voxemoset.config` is the one door.
@@ -24,6 +24,7 @@ from voxemoset.settings import (
 )
 
 __all__ = [
+    "CAPTION_CHECKS",
     "SPEED_ONLY",
     "CaptionsConfig",
     "CaptionsOpenAIConfig",

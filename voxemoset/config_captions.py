@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from voxemoset.settings import DEVICE, Strict, speed_only
+
+# The optional caption checks (captions.checks); the validator's rules and the departures table name the same ones.
+CaptionCheck = Literal["preamble", "english", "emotional_words", "near_duplicates"]
+CAPTION_CHECKS: tuple[str, ...] = get_args(CaptionCheck)
 
 
 class CaptionsOpenAIConfig(Strict):
@@ -57,13 +61,13 @@ class CaptionsConfig(Strict):
     max_similarity: float = Field(0.8, gt=0, le=1, description="two captions more alike than this are near-duplicates")
     prompt: Path | None = Field(None, description="prompt file; default: prompts/caption.txt")
     lexicon: Path | None = Field(None, description="emotion word list; default: manifests/emotion_lexicon.txt")
-    # The paper asks captions to "avoid emotional or subjective expressions"; whether a visible expression of
-    # emotion (a smiling child, a crying man) is one is a reading, so it is a setting (both presets: banned).
-    checks: list[Literal["preamble", "english", "emotional_words", "near_duplicates"]] = Field(
-        ["preamble", "english", "emotional_words", "near_duplicates"],
+    checks: list[CaptionCheck] = Field(
+        list(CAPTION_CHECKS),
         description="optional caption checks in force (the length band always holds); the paper preset keeps "
         "emotional_words only",
     )
+    # The paper asks captions to "avoid emotional or subjective expressions"; whether a visible expression of
+    # emotion (a smiling child, a crying man) is one is a reading, so it is a setting (both presets: banned).
     visible_expressions: Literal["banned", "allowed"] = Field(
         "banned", description="banned: a word for a visible expression of emotion (smiling, crying) rejects a caption"
     )

@@ -91,10 +91,11 @@ def write_demo_inputs(out: Path, preset: str | None = None) -> Path:
     path = out / "demo.yaml"
     config = demo_config(out)
     if preset == "paper":
+        config = with_paper_recipe(config)
         # The paper states the emotion filter, not its confidence: a random emotion model is never confident, so
         # the demo keeps each clip it hears as intended, however unsure.
         config["gates"]["min_emotion_conf"] = 0.0
-    path.write_text(yaml.safe_dump(with_paper_recipe(config) if preset == "paper" else config, sort_keys=False))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

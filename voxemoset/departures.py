@@ -36,6 +36,12 @@ STATED: dict[str, str] = {
 # A caption check and the reject reason it gives.
 CHECK_REASONS = {"preamble": "captions_preamble", "english": "captions_not_english",
                  "emotional_words": "captions_emotional_word", "near_duplicates": "captions_near_duplicate"}  # fmt: skip
+# The captions a stated caption setting drops, by their reject reason, and how the table names them.
+CAPTION_DROPS = {"captions.visible_expressions": ("captions_visible_expression", "a visible expression"),
+                 "captions.min_words": ("captions_too_short", "too short"),
+                 "captions.max_words": ("captions_too_long", "too long")}  # fmt: skip
+# The gate a stated gate setting turns on, by the fail reason its attempts and drops carry.
+GATE_REASONS = {"gates.max_wer": "wer_high", "gates.min_dnsmos_ovrl": "dnsmos_low"}
 
 
 @dataclass
@@ -114,13 +120,11 @@ def _effect(key: str, build: Config, paper: Config, fx: Effects) -> str:
         dropped = [c for c in paper.captions.checks if c not in build.captions.checks]
         parts = [f"{c}: {fx.caption_drops[CHECK_REASONS[c]]} images dropped" for c in added]
         return "; ".join(parts + [f"{c}: not checked" for c in dropped])
-    if key == "captions.visible_expressions":
-        return f"{fx.caption_drops['captions_visible_expression']} images dropped for a visible expression"
-    if key in ("captions.min_words", "captions.max_words"):
-        reason = "captions_too_short" if key.endswith("min_words") else "captions_too_long"
-        return f"{fx.caption_drops[reason]} images dropped for {reason.removeprefix('captions_').replace('_', ' ')}"
-    if key == "gates.max_wer" or key == "gates.min_dnsmos_ovrl":
-        reason = "wer_high" if key == "gates.max_wer" else "dnsmos_low"
+    if key in CAPTION_DROPS:
+        reason, named = CAPTION_DROPS[key]
+        return f"{fx.caption_drops[reason]} images dropped for {named}"
+    if key in GATE_REASONS:
+        reason = GATE_REASONS[key]
         return (f"{fx.clip_drops['gates_' + reason]} clips dropped; {fx.failed_attempts[reason]} synthesis attempts "
                 f"failed it")  # fmt: skip
     if key == "gates.require_emotion" and not build.gates.require_emotion:

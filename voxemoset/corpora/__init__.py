@@ -28,7 +28,6 @@ CORPORA: dict[str, str] = {
     "flickr8k": HUMAN_READ,
 }
 SPEECH_CORPORA: tuple[str, ...] = tuple(n for n, kind in CORPORA.items() if kind == EMOTIONAL_SPEECH)
-HUMAN_READ_CORPORA: tuple[str, ...] = tuple(n for n, kind in CORPORA.items() if kind == HUMAN_READ)
 
 
 def check_name(name: str, kind: str | None = None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from voxemoset.corpora.scan import RootCheck, Scan, printable
 from voxemoset.errors import UserError
+from voxemoset.rows import ATTRIBUTE_COLUMNS
 
 # EmoSet's eight labels; awe and contentment have no counterpart in the speech corpora, so they drop.
 EMOSET_LABELS: tuple[str, ...] = (
@@ -22,7 +23,6 @@ EMOSET_TO_EMOTION: dict[str, str] = {
 }
 # EmoSet's val split is folded into train, as the paper's counts imply (see shared README).
 SPLIT_FILES = {"train": "train", "val": "train", "test": "test"}
-ATTRIBUTES = ("brightness", "colorfulness", "scene", "object", "facial_expression", "human_action")
 PATH_OUTSIDE_ROOT = "images_path_outside_root"
 # Real annotation files are under 1 KB; reading a huge or endless one whole would only stall the shard.
 MAX_ANNOTATION_BYTES = 1 << 20
@@ -124,7 +124,7 @@ def _text(v: object) -> str | None:
 
 def read_annotation(path: Path) -> tuple[str, dict]:
     """EmoSet attributes of one image: ("ok" | "missing" | "invalid", attributes with None where absent)."""
-    attrs: dict = dict.fromkeys(ATTRIBUTES)
+    attrs: dict = dict.fromkeys(ATTRIBUTE_COLUMNS)
     try:
         with Path(path).open("rb") as fh:
             raw = fh.read(MAX_ANNOTATION_BYTES + 1)

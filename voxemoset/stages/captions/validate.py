@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from voxemoset.config import CAPTION_CHECKS
 from voxemoset.models.captioners.answer import N_CAPTIONS
 
 CAPTIONS_EMPTY = "captions_empty"
@@ -20,10 +21,6 @@ CAPTIONS_VISIBLE_EXPRESSION = "captions_visible_expression"  # smiling, crying: 
 CAPTIONS_PREAMBLE = "captions_preamble"
 CAPTIONS_NOT_ENGLISH = "captions_not_english"
 CAPTIONS_NEAR_DUPLICATE = "captions_near_duplicate"
-
-# The optional checks, each a setting (captions.checks): the paper states only the length band and that captions
-# hold no emotional words; the rest are voxemoset's (its "Departures from the paper" table counts their drops).
-CHECKS = ("preamble", "english", "emotional_words", "near_duplicates")
 
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
@@ -78,8 +75,9 @@ class Rules:
     max_similarity: float = 0.8
     # Words for visible expressions of emotion that reject a caption (empty: allowed).
     visible_expressions: frozenset[str] = frozenset()
-    # The optional checks in force (captions.checks); the length band and the answer's form always hold.
-    checks: frozenset[str] = frozenset(CHECKS)
+    # The optional checks in force (captions.checks): the paper states only the length band and that captions hold
+    # no emotional words; the rest are voxemoset's. The length band and the answer's form always hold.
+    checks: frozenset[str] = frozenset(CAPTION_CHECKS)
 
 
 def load_lexicon(path: Path) -> frozenset[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from voxemoset.hub.shards import SplitStats
 from voxemoset.stages.dataset.card import card_text
 from voxemoset.store.atomic import write_atomic
@@ -37,20 +35,12 @@ def split_figures(markers: dict[str, dict]) -> tuple[dict[str, SplitStats], dict
     return ordered, counts
 
 
-def gate_rejects(paths: list[Path]) -> dict[str, int]:
-    """Utterances the gates dropped, by reason, from the gates shards' rejects files."""
-    reasons = Counter()
-    for path in paths:
-        reasons.update(pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
-    return dict(sorted(reasons.items()))
-
-
-def write_card(config, markers: dict[str, dict], rejects: list[Path], prompt: str | None, folder: Path,
+def write_card(config, markers: dict[str, dict], gate_drops: dict[str, int], prompt: str | None, folder: Path,
                departed: list[list[str]] | None = None) -> None:  # fmt: skip
-    """`<folder>/README.md` for the files every job published (written whole or not at all); `departed`: the rows of
-    its "Departures from the paper"."""
+    """`<folder>/README.md` for the files every job published (written whole or not at all); `gate_drops`: the
+    utterances the gates dropped, by reason; `departed`: the rows of its "Departures from the paper"."""
     splits, counts = split_figures(markers)
-    text = card_text(config, splits, counts, prompt, folder / "data", gate_rejects(rejects), departed)
+    text = card_text(config, splits, counts, prompt, folder / "data", gate_drops, departed)
     card = folder / "README.md"
     if not card.is_file() or card.read_text() != text:  # a rerun that changed nothing touches nothing
         write_atomic(card, lambda tmp: tmp.write_text(text))

@@ -142,11 +142,12 @@ class DatasetStage(StageBase):
             if path.name not in kept or path.name.endswith(TMP_SUFFIX):
                 path.unlink()
         gates = upstream.shards("gates")
-        rejects = [s.rejects_path for s in gates]
         captions = [s.rejects_path for s in upstream.shards("captions")]
-        effects = measure([p for p in captions if p.is_file()], [s.path for s in gates], rejects)
-        departed = departures(config, effects)
-        write_card(config, markers, rejects, prompt_text(config), dataset_dir(config.out), departed)
+        effects = measure(captions, [s.path for s in gates], [s.rejects_path for s in gates])
+        gate_drops = dict(sorted(effects.clip_drops.items()))
+        write_card(
+            config, markers, gate_drops, prompt_text(config), dataset_dir(config.out), departures(config, effects)
+        )
 
 
 def _sorted_rows(table: pa.Table) -> Iterator[dict]:
