@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from voxemoset.train.encode import SONAR_SETUP
+
 REPO = Path(__file__).resolve().parents[1]
 SONAR_PYTHON = os.environ.get("VOXEMOSET_SONAR_PYTHON")
 
@@ -106,3 +108,101 @@ def test_voxemoset_train_fits_the_sib_on_sonar_frames(sonar, tmp_path):
     checkpoint = tmp_path / "run" / "checkpoint-2"
     assert checkpoint.is_dir(), proc.stdout + proc.stderr[-2000:]
     assert "step 2" in proc.stdout
+
+
+def _voxemoset(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "voxemoset.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=1200, cwd=REPO)  # fmt: skip
+    assert (proc.returncode == 0) == ok, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _run_named_commands(error: str, sonar: dict) -> int:
+    """Run each SONAR command an `error:` line names, as a user pastes it (the tiny encoder adds its shrunken
+    architecture and the CPU); the number run."""
+    commands = error.split(f"write them with: {SONAR_SETUP} && ", 1)[1].split(" && ")
+    for command in commands:
+        args = command.split()
+        assert args[:2] == [".venv-sonar/bin/python", "scripts/encode_sonar.py"], command
+        _run([SONAR_PYTHON, *args[1:], "--arch-overrides", str(sonar["arch"]), "--device", "cpu"])
+    return len(commands)
+
+
+def _localise(value, swap: dict[str, str]):
+    """The example config's `runs/...` and `weights/...` paths, pointed at this test's folders."""
+    if isinstance(value, dict):
+        return {k: _localise(v, swap) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_localise(v, swap) for v in value]
+    if isinstance(value, str):
+        for old, new in swap.items():
+            if value == old or value.startswith(old + "/"):
+                return new + value[len(old) :]
+    return value
+
+
+def test_the_example_recipe_trains_then_evaluates_with_sonar(sonar, tiny_models, tmp_path):
+    """configs/train_example.yaml -> configs/eval_example.yaml as the README runs them, at tiny size: `encode` names
+    the SONAR commands, `train` fits the SONAR mixture and the text baseline, `evaluate` first names the test sets'
+    missing frames, then fills Tab. 2 (FID through a random Inception-v3, CLIPScore, Emo-A) for every system."""
+    from voxemoset.train.tiny import (
+        write_random_inception,
+        write_tiny_dataset,
+        write_tiny_emotion_classifier,
+        write_tiny_sd,
+    )
+
+    runs = tmp_path / "runs"
+    write_tiny_dataset(runs / "voxemoset" / "dataset", n_train=4, n_test=3, captions_per_image=1)
+    for name in ("spokencoco", "flickr8k"):
+        write_tiny_dataset(runs / "voxemoset" / "corpora" / name, 4, 3, captions_per_image=1, emotions=False)
+    weights = {
+        "runs": str(runs),
+        "weights/sd-1.5": str(write_tiny_sd(tmp_path / "sd", cross_attention_dim=32)),
+        "weights/sonar/spenc.eng.pt": str(sonar["model"]),
+        "weights/whisper-large-v3": str(tiny_models["whisper"]),
+        "weights/clip-vit-large-patch14": str(tiny_models["clip"]),
+        "weights/weights-inception-2015-12-05-6726825d.pth": str(write_random_inception(tmp_path / "inception.pth")),
+        "weights/emoset-classifier": str(write_tiny_emotion_classifier(tmp_path / "emo")),
+    }
+    tiny = {"batch_size": 2, "max_steps": 2, "checkpoint_every": 2, "log_every": 1, "resolution": 32,
+            "num_workers": 0, "mixed_precision": "no", "sib": {"heads": 2}}  # fmt: skip
+    train = _localise(yaml.safe_load((REPO / "configs" / "train_example.yaml").read_text()), weights)
+    train = train | tiny | {"sib": train["sib"] | tiny["sib"]}
+    train_path, text_path = tmp_path / "train.yaml", tmp_path / "text.yaml"
+    train_path.write_text(yaml.safe_dump(train))
+    text = train | {"conditioning": "text", "mode": "lora", "lr": 1e-3, "output_dir": str(runs / "train" / "text")}
+    text_path.write_text(yaml.safe_dump(text))
+
+    # 1. `encode` names both training datasets' SONAR commands in one error line; they run; a second `encode` is
+    #    content.
+    error = _voxemoset("encode", "-c", str(train_path), ok=False).stderr.strip().splitlines()[-1]
+    assert error.startswith("error: SONAR embeddings are missing for 2 datasets")
+    assert _run_named_commands(error, sonar) == 2
+    _voxemoset("encode", "-c", str(train_path))
+    # 2. The SONAR mixture and the text baseline train.
+    assert "step 2" in _voxemoset("train", "-c", str(train_path)).stdout
+    _voxemoset("train", "-c", str(text_path))
+
+    evaluate = _localise(yaml.safe_load((REPO / "configs" / "eval_example.yaml").read_text()), weights)
+    for system in evaluate["systems"]:
+        if "checkpoint" in system:
+            system["checkpoint"] = system["checkpoint"].replace("checkpoint-100000", "checkpoint-2")
+    evaluate |= {"steps": 2, "resolution": 32, "batch_size": 2, "device": "cpu"}
+    eval_path = tmp_path / "eval.yaml"
+    eval_path.write_text(yaml.safe_dump(evaluate))
+    # 3. `evaluate` stops before generating anything, naming each test set's missing frames; they are written.
+    error = _voxemoset("evaluate", "-c", str(eval_path), ok=False).stderr.strip().splitlines()[-1]
+    assert error.startswith("error: system Ours (SONAR + SIB) reads SONAR frames: SpokenCOCO: 1 of 1 shards lack")
+    assert not (runs / "eval" / "images").exists()
+    assert _run_named_commands(error, sonar) == 3
+    # 4. Tab. 2: every system, every test set, every metric.
+    printed = _voxemoset("evaluate", "-c", str(eval_path)).stdout
+    table = json.loads((runs / "eval" / "table.json").read_text())
+    assert [r["name"] for r in table["rows"]][0] == "Ours (SONAR + SIB)" and len(table["rows"]) == 4
+    assert table["columns"] == [f"{s}/{m}" for s in ("SpokenCOCO", "Flickr8kAudio", "VoxEmoset")
+                                for m in ("fid", "clip_score")] + ["VoxEmoset/emo_a"]  # fmt: skip
+    for row in table["rows"]:
+        assert all(v is not None for v in row["values"].values()), row
+    assert "| Ours (SONAR + SIB) |" in printed

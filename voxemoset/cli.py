@@ -178,12 +178,13 @@ def report(
 ) -> None:
     """Table 1 (the paper's way), plots and an HTML browser of samples; fails at the end if CLIPScore is missing."""
     from voxemoset.config import ReportConfig
-    from voxemoset.report import require_complete, write_report
+    from voxemoset.report import cremad_inputs, require_complete, write_report
 
-    settings = _load(config, None).report if config else ReportConfig()
+    cfg = _load(config, None) if config else None
+    settings = cfg.report if cfg else ReportConfig()
     if clip_model:
         settings = settings.model_copy(update={"clip_model": clip_model})
-    folder = write_report(directory, sample=sample, settings=settings)
+    folder = write_report(directory, sample=sample, settings=settings, cremad=cremad_inputs(cfg) if cfg else None)
     out.print(f"report: {folder} (report.md, report.json, index.html, PNGs)")
     require_complete(folder)
 

@@ -215,6 +215,11 @@ class ReportConfig(Strict):
     clip_model: str = Field("openai/clip-vit-large-patch14", description="CLIPScore's CLIP: local dir or HF id")
     nmos_sample: int = Field(10_000, ge=1, description="NMOS: mean DNSMOS OVRL of a seeded random sample per split")
     seed: int = Field(0, ge=0, description="seed of the NMOS sample")
+    other_corpora: bool = Field(
+        True,
+        description="Table 1 also gets rows made the same way for SpokenCOCO and Flickr8kAudio (from `voxemoset corpus`"
+        " outputs under <out>/corpora/) and CREMA-D (from sources.cremad, heard by gates.emotion_model)",
+    )
     clip_device: str = speed_only("auto", description=DEVICE)
     clip_batch_size: int = speed_only(32, ge=1, description="images or captions per CLIP forward pass")
 

@@ -11,7 +11,7 @@ from voxemoset.chain import run_graph
 from voxemoset.config import load_config
 from voxemoset.fixtures.emoset import build_emoset_tree
 from voxemoset.fixtures.speech import build_speech_corpora
-from voxemoset.report import require_complete, write_report
+from voxemoset.report import cremad_inputs, require_complete, write_report
 from voxemoset.stages import get_stage
 from voxemoset.store.runner import run_stage
 
@@ -130,7 +130,7 @@ def run_demo(out: Path, console: Console | None = None, preset: str | None = Non
         rejects = ", ".join(f"{k} {v}" for k, v in s["rejects"].items()) or "none"
         console.print(f"[bold]{name}[/]: {s['rows']} rows in {s['shards']} shards; rejects: {rejects}")
     console.print(f"demo output: {out} (config {out / 'demo.yaml'}, manifest {out / 'manifest.json'})")
-    folder = write_report(out, settings=cfg.report)
+    folder = write_report(out, settings=cfg.report, cremad=cremad_inputs(cfg))
     require_complete(folder)
     console.print(f"report: {folder / 'index.html'} (Table 1 in {folder / 'report.md'})")
     return summaries

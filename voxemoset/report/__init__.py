@@ -7,13 +7,21 @@ from pathlib import Path
 
 from voxemoset.config import ReportConfig
 from voxemoset.errors import UserError
+from voxemoset.report.other_corpora import CremadInputs
 
 
-def write_report(out: Path, sample: int = 200, settings: ReportConfig | None = None) -> Path:
+def cremad_inputs(cfg) -> CremadInputs:
+    """CREMA-D's Table 1 row reads the build's own CREMA-D folder and emotion2vec (a `Config`)."""
+    return CremadInputs(cfg.sources.cremad, str(cfg.gates.emotion_model), cfg.gates.emotion_device)
+
+
+def write_report(
+    out: Path, sample: int = 200, settings: ReportConfig | None = None, cremad: CremadInputs | None = None
+) -> Path:
     """Write `<out>/report/` (report.json, report.md, PNGs, index.html) and return that folder.
 
     When CLIP cannot load, every other figure is still written and CLIPScore is marked missing with the reason;
-    `require_complete` then turns that into the error.
+    `require_complete` then turns that into the error. `cremad` (see `cremad_inputs`) adds CREMA-D's Table 1 row.
     """
     from voxemoset.report.figures import compute, to_markdown
     from voxemoset.report.html import write_html
@@ -23,7 +31,7 @@ def write_report(out: Path, sample: int = 200, settings: ReportConfig | None = N
     out = Path(out)
     if not out.is_dir():
         raise UserError(f"build output folder not found: {out}")
-    report = compute(out, settings)
+    report = compute(out, settings, cremad)
     folder = out / "report"
     write_json(folder / "report.json", report)
     text = to_markdown(report)

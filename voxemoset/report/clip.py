@@ -21,7 +21,13 @@ def clip_info(settings: ReportConfig) -> dict:
 
 
 def score_rows(out: Path, settings: ReportConfig) -> tuple[pd.Series | None, dict]:
-    """(id -> CLIPScore of the row's image and caption, info); (None, info with `error`) when CLIP cannot load.
+    """(id -> CLIPScore of the row's image and caption, info) of the build's dataset; see `score_folder`."""
+    return score_folder(Path(out) / "dataset" / "data", settings)
+
+
+def score_folder(data_dir: Path, settings: ReportConfig) -> tuple[pd.Series | None, dict]:
+    """(id -> CLIPScore of each row's image and caption in a published-layout `data/` folder, info); (None, info
+    with `error`) when CLIP cannot load.
 
     Each image is embedded once however many captions it has; one row group's image bytes are read at a time.
     """
@@ -33,7 +39,7 @@ def score_rows(out: Path, settings: ReportConfig) -> tuple[pd.Series | None, dic
     except UserError as e:
         return None, {**info, "status": "missing", "error": describe(e)}
     scores: dict[str, float] = {}
-    for paths in list_dataset_shards(Path(out) / "dataset" / "data").values():
+    for paths in list_dataset_shards(data_dir).values():
         for path in paths:
             scores.update(_score_shard(path, scorer))
     return pd.Series(scores, dtype=float), {**info, "status": "ok", "pairs": len(scores)}

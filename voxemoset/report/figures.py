@@ -17,6 +17,8 @@ from voxemoset.hub.shards import list_dataset_shards
 from voxemoset.markdown import md_table
 from voxemoset.report.caption_drops import caption_drops
 from voxemoset.report.caption_drops import to_markdown as caption_drops_markdown
+from voxemoset.report.other_corpora import CremadInputs
+from voxemoset.report.other_corpora import to_markdown as corpora_markdown
 from voxemoset.report.table1 import DEFINITIONS, TABLE1, by_split, mean, table1_by_split
 from voxemoset.store.manifest import read_manifest
 from voxemoset.store.reading import stage_markers, stage_rejects, stage_shards, stages_built
@@ -108,9 +110,13 @@ def departures_of(out: Path) -> str | None:
     return section_of(card.read_text()) if card.is_file() else None
 
 
-def compute(out: Path, settings: ReportConfig | None = None) -> dict:
-    """Everything the report shows, as plain JSON data (CLIPScore `None` with the reason when CLIP cannot load)."""
+def compute(out: Path, settings: ReportConfig | None = None, cremad: CremadInputs | None = None) -> dict:
+    """Everything the report shows, as plain JSON data (CLIPScore `None` with the reason when CLIP cannot load).
+
+    `cremad`: where CREMA-D is and what hears it, for its Table 1 row (None: no CREMA-D row).
+    """
     from voxemoset.report.clip import score_rows
+    from voxemoset.report.other_corpora import other_rows
 
     out, settings = Path(out), settings or ReportConfig()
     df = load_rows(out)
@@ -133,6 +139,7 @@ def compute(out: Path, settings: ReportConfig | None = None) -> dict:
         "dnsmos": {c: _histogram(df[c]) for c in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")},
         "confusion": confusion(out, df),
         "rejects": read_rejects(out),
+        "table1_corpora": other_rows(out, settings, cremad) if settings.other_corpora else {},
         "caption_drops": caption_drops(out),
         "departures": departures_of(out),
         "manifest": read_manifest(out)["stages"],
@@ -171,6 +178,8 @@ def to_markdown(report: dict) -> str:
     parts = [
         "# VoxEmoset report\n",
         "## Table 1\n", md_table(["", *splits], t1), "\n" + table1_notes(report),
+        "\n## Table 1 beside the other corpora (made the same way)\n",
+        corpora_markdown(report["table1"], report.get("table1_corpora") or {}, TABLE1),
         "\n## Utterances per emotion\n", md_table(["emotion", *splits], emo),
         "\n## Utterances per reference corpus\n", md_table(["corpus", *splits], corp),
         f"\n## Reference speakers ({len(report['per_speaker'])}; the 30 most used)\n",

@@ -106,6 +106,8 @@ def choose_sample(df: pd.DataFrame, limit: int) -> list[str]:
 
 def _media(out: Path, ids: set[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
+    if not ids:  # `--sample 0`: an `in` filter over no values cannot be typed
+        return found
     for paths in list_dataset_shards(Path(out) / "dataset" / "data").values():
         for p in paths:
             t = pq.read_table(p, columns=["id", "image", "audio"], filters=[("id", "in", sorted(ids))])

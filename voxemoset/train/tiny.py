@@ -113,6 +113,29 @@ def write_tiny_emotion_classifier(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
+def write_random_inception(path: Path, seed: int = 0) -> Path:
+    """Write FID's Inception-v3 (torch-fidelity's architecture, the file layout its released weights have) with
+    random weights: FID's real code path, end to end, where the real file cannot be downloaded. Not tiny: the
+    architecture is fixed (~95 MB)."""
+    from unittest import mock
+
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    torch.manual_seed(seed)
+    # The class loads its weights in __init__; built here with that one step skipped, then saved as they would be.
+    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None), \
+            mock.patch("torch_fidelity.feature_extractor_inceptionv3.torch.load", lambda *a, **k: {}):  # fmt: skip
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path="random")
+    for module in net.modules():  # He init keeps activations alive through 90-odd layers (the default fades them)
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
 def tone(emotion_index: int, seconds: float, seed: int = 0) -> np.ndarray:
     """A short 16 kHz chirp whose pitch depends on the emotion: speech-like enough for the pipeline."""
     rng = np.random.default_rng(seed)

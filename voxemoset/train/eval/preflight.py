@@ -18,7 +18,7 @@ def check_speech_inputs(cfg: EvalConfig) -> None:
     from voxemoset.train.data import dataset_files
     from voxemoset.train.encode import SONAR_SETUP, embeddings_dir, sonar_command
 
-    problems = []
+    problems, commands = [], []
     for system in cfg.systems:
         config = Path(system.checkpoint or "") / "train_config.json"
         if system.kind != "speech" or not config.is_file():
@@ -33,8 +33,9 @@ def check_speech_inputs(cfg: EvalConfig) -> None:
             if test.embeddings is None:
                 problems.append(f"{test.name}: set its `embeddings` to its SONAR frames (written to {where})")
             if missing:
-                command = sonar_command(test.path, test.split, encoder, where)
-                problems.append(f"{test.name}: {len(missing)} of {len(shards)} shards lack SONAR frames in {where}; "
-                                f"write them with: {SONAR_SETUP} && {command}")  # fmt: skip
+                problems.append(f"{test.name}: {len(missing)} of {len(shards)} shards lack SONAR frames in {where}")
+                commands.append(sonar_command(test.path, test.split, encoder, where))
         if problems:
-            raise UserError(f"system {system.label} reads SONAR frames: " + "; ".join(problems))
+            # One line to paste: the setup once, then every missing split's command.
+            fix = f"; write them with: {' && '.join([SONAR_SETUP, *commands])}" if commands else ""
+            raise UserError(f"system {system.label} reads SONAR frames: " + "; ".join(problems) + fix)
