@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +23,9 @@ from typing import Any
 from voxemoset.config import Config, parse_config
 from voxemoset.corpora.export.writer import CORPUS_PREFIX, corpus_runner
 from voxemoset.stages import get_stage
+from voxemoset.store.loads import WORKER_LOG, log_event
 from voxemoset.store.runner import ShardJob, StageRunner
 from voxemoset.store.threads import cpu_threads
-
-WORKER_LOG = Path("logs") / "workers.jsonl"  # under <out>: where each worker ran, what it loaded, which shards
 
 
 def runner_for(stage_name: str, cfg: Config) -> StageRunner:
@@ -71,14 +69,11 @@ class WorkerLog:
     """`<out>/logs/workers.jsonl`, written by the driver only (one writer, so no shared-file appends across nodes)."""
 
     def __init__(self, out: Path):
-        self.path = Path(out) / WORKER_LOG
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self.out = Path(out)
+        self.path = self.out / WORKER_LOG
 
     def write(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}) + "\n"
-        with self._lock, open(self.path, "a") as f:
-            f.write(line)
+        log_event(self.out, event, **fields)
 
 
 def read_worker_log(out: Path) -> list[dict]:

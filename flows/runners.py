@@ -10,6 +10,7 @@ from functools import cache
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from voxemoset.config import OrchestrationConfig
+from voxemoset.quiet import is_quiet, quiet_terminal_handlers
 
 
 def _api_url(local: bool) -> str | None:
@@ -82,9 +83,12 @@ def _worker_env(cfg: OrchestrationConfig) -> dict[str, str]:
 def make_task_runner(cfg: OrchestrationConfig):
     """A fresh task runner for one flow run."""
     if cfg.task_runner == "ray":
+        import ray  # noqa: F401 - Ray adds its terminal log handler on import: quieted next, before ray.init speaks
         from prefect_ray import RayTaskRunner
 
-        init = {"include_dashboard": False}
+        quiet_terminal_handlers()
+        # Quiet: Ray's workers keep their logs in the session folder instead of forwarding them to this terminal.
+        init = {"include_dashboard": False, "log_to_driver": not is_quiet()}
         if cfg.ray_num_cpus:
             init["num_cpus"] = cfg.ray_num_cpus
         init["runtime_env"] = {"env_vars": _worker_env(cfg)}

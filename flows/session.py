@@ -11,6 +11,7 @@ from prefect import tags
 
 from flows.dead_runs import mark_dead_runs_crashed, run_tags
 from flows.local_server import prefect_api
+from voxemoset.quiet import quiet_terminal_handlers
 
 
 class _NoFailureEcho(logging.Filter):
@@ -34,6 +35,7 @@ def cli_flow_run(debug: bool = False) -> Iterator[str]:
     """Run flows from the CLI: the API (a temporary server if none is configured) and this process's run tags."""
     if not debug:
         quiet_failures()
+    quiet_terminal_handlers()  # Prefect's console lines (its server, one per task run) go to the log file, when quiet
     with prefect_api() as url:
         mark_dead_runs_crashed()
         with tags(*run_tags()):

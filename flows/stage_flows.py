@@ -26,8 +26,11 @@ from voxemoset.chain import run_graph
 from voxemoset.config import Config, load_config, parse_config
 from voxemoset.stages import BUILD_CHAIN, get_stage
 from voxemoset.store.keys import hash_json
+from voxemoset.store.loads import timed_load
 from voxemoset.store.lock import out_lock
 from voxemoset.store.runner import ShardJob, StageBase, StageRunner
+from voxemoset.summary import SUMMARY, Clock, write_summary
+from voxemoset.summary import to_markdown as summary_markdown
 
 # The Ray task runner of the running `build`, shared by its stage flows: one local cluster (and one set
 # of warm workers) per build rather than one per stage, which costs seconds each.
@@ -47,7 +50,9 @@ def _model_for(stage: StageBase, cfg: Config) -> Any:
         held = _MODELS.get(stage.name)
         if held is None or held[0] != key:
             _MODELS.pop(stage.name, None)  # drop the old model before loading the new one
-            _MODELS[stage.name] = (key, stage.load(cfg))
+            # The threads runner loads in this (the driver) process: its load time goes to the build's summary.
+            load = timed_load if cfg.orchestration.task_runner == "threads" else lambda st, c, _: st.load(c)
+            _MODELS[stage.name] = (key, load(stage, cfg, cfg.out))
         return _MODELS[stage.name][1]
 
 
@@ -111,8 +116,8 @@ def execute_stage(name: str, cfg: Config, force: bool = False) -> dict:
 
 def execute_runner(runner: StageRunner, cfg: Config, force: bool = False) -> dict:
     """`runner.drive` with its pending shards as `run_shard` tasks; counts and progress as artifacts."""
-    stage, name = runner.stage, runner.stage.name
-    summary = runner.drive(lambda todo: _fan_out(stage, runner.dir, cfg, todo), force)
+    name = runner.stage.name
+    summary = runner.drive(lambda todo: _fan_out(runner, cfg, todo), force)
     if not summary["computed"]:
         create_progress_artifact(100.0, description=f"{name}: shards done")
     get_run_logger().info("%s: %d shards, %d computed", name, summary["shards"], summary["computed"])
@@ -120,10 +125,11 @@ def execute_runner(runner: StageRunner, cfg: Config, force: bool = False) -> dic
     return summary
 
 
-def _fan_out(stage: StageBase, folder: Path, cfg: Config, todo: list[ShardJob]) -> None:
+def _fan_out(runner: StageRunner, cfg: Config, todo: list[ShardJob]) -> None:
     """One `run_shard` task per pending job; the model loads in the task's worker, once per process."""
+    stage, folder = runner.stage, runner.dir
     get_run_logger().info("%s: %d shards to compute", stage.name, len(todo))
-    progress = create_progress_artifact(0.0, description=f"{stage.name}: shards done")
+    progress = create_progress_artifact(0.0, description=f"{stage.name}: 0/{len(todo)} shards")
     data = cfg.model_dump(mode="json")
     task_ = run_shard.with_options(retries=cfg.orchestration.task_retries)
     ray = cfg.orchestration.task_runner == "ray"
@@ -133,19 +139,19 @@ def _fan_out(stage: StageBase, folder: Path, cfg: Config, todo: list[ShardJob]) 
         with _ONE_GPU:
             for done, job in enumerate(todo, 1):
                 task_(stage.name, data, job)
-                update_progress_artifact(progress, 100.0 * done / len(todo))
+                _shard_finished(runner, progress, job, done, len(todo))
         return
     with _task_runner(cfg) as task_runner:
         if stage.uses_gpu:  # ray: the shard tasks are driver threads feeding the stage's long-lived workers
             with worker_pool(stage.name, cfg, len(todo)) as pool, ThreadPoolTaskRunner(pool.size) as threads:
                 on_worker = run_shard_on_worker.with_options(retries=cfg.orchestration.task_retries)
                 params = [{"stage_name": stage.name, "job": j, "pool": pool, "folder": str(folder)} for j in todo]
-                _wait(progress, [threads.submit(on_worker, p) for p in params])
+                _wait(runner, progress, todo, [threads.submit(on_worker, p) for p in params])
             return
         with _cpu_task_options(stage, cfg):
             futures = [task_runner.submit(task_, {"stage_name": stage.name, "config_data": data, "job": j})
                        for j in todo]  # fmt: skip
-        _wait(progress, futures)
+        _wait(runner, progress, todo, futures)
 
 
 def _cpu_task_options(stage: StageBase, cfg: Config):
@@ -157,10 +163,17 @@ def _cpu_task_options(stage: StageBase, cfg: Config):
     return remote_options(num_cpus=threads_per_task(cfg))
 
 
-def _wait(progress, futures: list) -> None:
-    for done, fut in enumerate(futures, 1):
+def _wait(runner: StageRunner, progress, jobs: list[ShardJob], futures: list) -> None:
+    for done, (job, fut) in enumerate(zip(jobs, futures, strict=True), 1):
         fut.result()
-        update_progress_artifact(progress, 100.0 * done / len(futures))
+        _shard_finished(runner, progress, job, done, len(futures))
+
+
+def _shard_finished(runner: StageRunner, progress, job: ShardJob, done: int, total: int) -> None:
+    """The terminal's line and the UI's progress artifact: shards, items, rate and ETA."""
+    runner.shard_done(job)  # its marker, on the shared output folder, says what it did
+    feed = runner.feed
+    update_progress_artifact(progress, 100.0 * done / total, description=feed.describe() if feed else None)
 
 
 def _row(name: str, s: dict) -> dict:
@@ -234,6 +247,7 @@ assert tuple(STAGE_FLOWS) == BUILD_CHAIN, "one stage flow per stage of the chain
 def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool = False) -> dict:
     """The whole chain in the order of its stages' inputs, each reusing finished upstream shards."""
     cfg = load_config(config_path, overrides)  # fail before any stage starts
+    clock = Clock()
     with out_lock(cfg.out), _shared_ray_runner(cfg):
         # Each stage once its inputs are done; independent ones (references beside images and captions) at once.
         summaries = run_graph(
@@ -242,18 +256,21 @@ def build(config_path: str, overrides: dict[str, Any] | None = None, force: bool
         )
     create_table_artifact([_row(n, s) for n, s in summaries.items()], key="build-counts", description="rows per stage")
     create_markdown_artifact(_rejects_markdown(summaries), key="build-rejects", description="rejects by reason")
-    if "dataset" in summaries:
-        report_flow(config_path, overrides)
+    summary = write_summary(cfg.out, summaries, clock.started, clock.wall_s)
+    report = report_flow(config_path, overrides) if "dataset" in summaries else None
+    link = f"\n\nReport: `{Path(report) / 'index.html'}`" if report else ""
+    create_markdown_artifact(f"{summary_markdown(summary)}\n\nSummary: `{Path(cfg.out) / SUMMARY}`{link}",
+                             key="build-summary", description="the build's account per stage")  # fmt: skip
     return summaries
 
 
 @flow(name="report", log_prints=True)
 def report_flow(config_path: str, overrides: dict[str, Any] | None = None) -> str:
     """Table-1 figures, plots and the HTML browser of the built dataset; its summary as an artifact."""
-    from voxemoset.report import clip_error, write_report
+    from voxemoset.report import clip_error, cremad_inputs, write_report
 
     cfg = load_config(config_path, overrides)
-    folder = write_report(cfg.out, settings=cfg.report)
+    folder = write_report(cfg.out, settings=cfg.report, cremad=cremad_inputs(cfg))
     text = (folder / "report.md").read_text()
     create_markdown_artifact(f"{text}\n\nFull report: `{folder / 'index.html'}`", key="build-report",
                              description="report summary")  # fmt: skip

@@ -5,9 +5,9 @@ cd "$(dirname "$0")/.."
 source scripts/setup_lib.sh
 
 # ffmpeg decodes MEAD's m4a (and datasets' Audio via torchcodec); espeak-ng and sox make fixture speech;
-# chromium opens the report's HTML page in a test.
+# chromium opens the report's HTML page in a test; tmux is the real terminal of the quiet-output test.
 need=()
-for tool in ffmpeg espeak-ng sox chromium; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in ffmpeg espeak-ng sox chromium tmux; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if ((${#need[@]})); then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -3,6 +3,7 @@ drive (hub/command.py, corpora/export/command.py, preflight/command.py, flows/de
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -25,14 +26,27 @@ out = Console(soft_wrap=True)
 _options = {"debug": False}
 
 
+QUIET_COMMANDS = ("build", "stage", "corpus", "demo")
+
+
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="show tracebacks (and Prefect's failure logs) on errors")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="let libraries print to the terminal (default: <out>/logs/voxemoset.log)")
+    ] = False,
 ) -> None:
     """Build VoxEmoset: emotional spoken descriptions paired with emotional images."""
+    from voxemoset import quiet
+    from voxemoset.progress import enable
+
     _options["debug"] = debug
+    # The commands that run stages keep the terminal to voxemoset's lines; the others print as they always did.
+    quiet.setup(not verbose and ctx.invoked_subcommand in QUIET_COMMANDS)
+    enable(out)  # the stage-running commands show their shards as they finish (live on a terminal)
 
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
@@ -45,6 +59,12 @@ def _say(line: str) -> None:
 
 def _log(line: str) -> None:
     err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _log_file(out_dir: Path) -> None:
+    from voxemoset.quiet import announce_log
+
+    announce_log(out_dir)
 
 
 def _overrides(out_dir: Path | None) -> dict | None:
@@ -71,6 +91,7 @@ def demo(
     if preset not in (None, "paper"):
         raise UserError(f"--preset {preset!r}: the one preset is paper")
     preflight_demo(out_dir, err, preset)
+    _log_file(out_dir)
     run_demo(out_dir, console=out, preset=preset)
 
 
@@ -97,10 +118,11 @@ def stage(
     stage_obj = get_stage(name)
     cfg = _load(config, out_dir)
     preflight_or_stop(cfg, (name,), err, str(config))  # that stage's sources, weights, tools, GPU; all at once
+    _log_file(cfg.out)
     if direct:
         from voxemoset.store.runner import run_stage
 
-        summary = run_stage(stage_obj, cfg, cfg.out, force=force, progress=sys.stderr.isatty())
+        summary = run_stage(stage_obj, cfg, cfg.out, force=force)
     else:
         if name not in BUILD_CHAIN:
             raise UserError(f"stage {name!r} has no flow yet")
@@ -122,6 +144,9 @@ def build(
     config: ConfigOpt,
     out_dir: OutOpt = None,
     force: Annotated[bool, typer.Option("--force", help="recompute every shard of every stage")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would be rebuilt and why; compute nothing")
+    ] = False,
 ) -> None:
     """Run the whole chain as a Prefect flow run (after a preflight of everything it needs)."""
     from voxemoset.preflight.command import preflight_or_stop
@@ -129,16 +154,22 @@ def build(
     from voxemoset.store.runner import plan_stage
 
     cfg = _load(config, out_dir)
+    if dry_run:
+        from voxemoset.status_command import show
+
+        return show(cfg)
     preflight_or_stop(cfg, BUILD_CHAIN, err, str(config))  # every problem at once, before Prefect is imported
+    _log_file(cfg.out)
     from flows.session import cli_flow_run
     from flows.stage_flows import build as build_flow
 
     plan_stage(get_stage(BUILD_CHAIN[0]), cfg)  # an unreadable EmoSet index fails here, before Prefect starts
     with cli_flow_run(debug=_options["debug"]):
-        summaries = build_flow(str(config), _overrides(out_dir), force)
-    for name, s in summaries.items():
-        out.print(f"[bold]{name}[/]: {s['rows']} rows, {sum(s['rejects'].values())} rejects")
-    out.print(f"output: {cfg.out}")
+        build_flow(str(config), _overrides(out_dir), force)
+    from voxemoset.summary import SUMMARY, print_summary
+
+    print_summary(json.loads((cfg.out / SUMMARY).read_text()), out)
+    out.print(f"output: {cfg.out} (summary: {cfg.out / SUMMARY})")
 
 
 @app.command()
@@ -165,6 +196,9 @@ def weights(
 from voxemoset.corpora.export.command import corpus  # noqa: E402
 
 app.command("corpus")(corpus)
+from voxemoset.status_command import status  # noqa: E402
+
+app.command("status")(status)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from voxemoset.fixtures.speech import build_speech_corpora
 from voxemoset.report import cremad_inputs, require_complete, write_report
 from voxemoset.stages import get_stage
 from voxemoset.store.runner import run_stage
+from voxemoset.summary import Clock, print_summary, write_summary
 
 
 def _once(marker: Path, build) -> None:
@@ -123,12 +124,11 @@ def run_demo(out: Path, console: Console | None = None, preset: str | None = Non
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(write_demo_inputs(out, preset))
     summarise_speech_sources(cfg, console)
+    clock = Clock()
     summaries = run_graph(
         lambda name: run_stage(get_stage(name), cfg, cfg.out), side_by_side=cfg.orchestration.parallel_stages
     )
-    for name, s in summaries.items():
-        rejects = ", ".join(f"{k} {v}" for k, v in s["rejects"].items()) or "none"
-        console.print(f"[bold]{name}[/]: {s['rows']} rows in {s['shards']} shards; rejects: {rejects}")
+    print_summary(write_summary(out, summaries, clock.started, clock.wall_s), console)
     console.print(f"demo output: {out} (config {out / 'demo.yaml'}, manifest {out / 'manifest.json'})")
     folder = write_report(out, settings=cfg.report, cremad=cremad_inputs(cfg))
     require_complete(folder)

@@ -20,6 +20,7 @@ from voxemoset.errors import MissingWeightsError, UserError
 from voxemoset.models.devices import device_name
 from voxemoset.models.oom import run_halving
 from voxemoset.models.safe_load import read_state_dict, short_reason
+from voxemoset.quiet import quiet_print
 
 if TYPE_CHECKING:
     import torch
@@ -123,6 +124,9 @@ class Emotion2vecScorer:
         cfg = read_config(path)
         state = read_checkpoint(path / "model.pt")
         from funasr import AutoModel
+        from funasr.utils import version_checker
+
+        quiet_print(version_checker)  # its "funasr version: ..." banner, printed on every load
 
         # With model_conf given, funasr skips reading the folder (configuration.json, config.yaml, remote
         # code); without init_param it loads no weights: both are done above, as data.

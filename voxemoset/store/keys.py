@@ -25,12 +25,36 @@ def hash_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def job_key(stage: Any, stage_config: dict, model_id: Any, inputs: Any) -> str:
+class Key(str):
+    """A shard key that remembers what it was made of (`parts`): the runner writes them into the shard's marker, so
+    `voxemoset status` can name what changed a key (a setting, a model, an input shard) without computing anything."""
+
+    parts: dict
+
+    def __new__(cls, digest: str, parts: dict | None = None) -> Key:
+        key = super().__new__(cls, digest)
+        key.parts = parts or {}
+        return key
+
+
+# A part bigger than this (a shard's list of source-file fingerprints) is remembered by its hash: markers stay small.
+RECIPE_PART_LIMIT = 4096
+
+
+def recipe(parts: dict) -> dict:
+    """What a marker keeps of a key's parts: each part as it is, or `{"sha256": ...}` when large."""
+    out = {}
+    for name, value in parts.items():
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        out[name] = json.loads(text) if len(text) <= RECIPE_PART_LIMIT else {"sha256": hash_json(value)}
+    return out
+
+
+def job_key(stage: Any, stage_config: dict, model_id: Any, inputs: Any) -> Key:
     """Key of a shard: what it reads besides its upstream shards (the runner adds those), the stage config, the
     model identity and the stage code version."""
-    return hash_json(
-        {"stage": stage.name, "version": stage.version, "config": stage_config, "model": model_id, "inputs": inputs}
-    )
+    parts = {"stage": stage.name, "version": stage.version, "config": stage_config, "model": model_id, "inputs": inputs}
+    return Key(hash_json(parts), parts)
 
 
 def file_fingerprint(path: Path) -> list:

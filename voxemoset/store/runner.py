@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -15,7 +16,8 @@ import pyarrow as pa
 
 from voxemoset.store.atomic import clean_tmp, write_json, write_parquet
 from voxemoset.store.folders import list_shards, stage_dir, verified_shards  # noqa: F401 - tests read folders
-from voxemoset.store.keys import job_key  # noqa: F401 - the stages' key maker, with the interface
+from voxemoset.store.keys import job_key, recipe  # noqa: F401 - the stages' key maker, with the interface
+from voxemoset.store.loads import timed_load
 from voxemoset.store.lock import out_lock
 from voxemoset.store.manifest import marker_counts, update_manifest
 from voxemoset.store.stage import Plan, ShardJob, ShardOutput, StageBase  # noqa: F401 - stages import them from here
@@ -86,6 +88,7 @@ class StageRunner:
         self.stage, self.config = stage, config
         self.dir = stage_dir(out, stage.name)
         self.out = Path(out)
+        self.feed = None  # the running stage's progress (voxemoset/progress.py), set by `drive`
 
     def marker_path(self, job: ShardJob) -> Path:
         return marker_path(self.dir, job.name)
@@ -122,15 +125,25 @@ class StageRunner:
     def drive(self, compute: Callable[[list[ShardJob]], None], force: bool = False) -> dict:
         """The one driver: plan, pick pending jobs, hand them to `compute` (which loads a model only when called,
         so never when nothing is pending), then drop unplanned shards and record counts."""
+        from voxemoset.progress import stage_feed
+
+        started = time.perf_counter()
         plan, todo = self.prepare(force)
+        self.feed = None
         if todo:
-            compute(todo)
+            with stage_feed(self.stage.name, len(todo)) as self.feed:
+                compute(todo)
         summary = self.finalize(plan, computed=len(todo))
+        # This run's work, for the build summary: wall time and the items of the shards it computed.
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+        summary["items_computed"] = self.feed.items if self.feed is not None else 0
+        summary["shard_load_s"] = round(self.feed.model_load_s, 3) if self.feed is not None else 0.0
         self.stage.finish(self.config, self.upstream, {j.name: read_marker(self.marker_path(j)) for j in plan.jobs})
         return summary
 
     def run_job(self, job: ShardJob, model: Any) -> dict:
         """Process one shard and publish it: rows, then rejects, then the marker (the commit point)."""
+        started = time.perf_counter()
         pin_cpu_threads(self.config.orchestration.cpu_threads)
         work = work_dir(self.dir, job.name, job.work_key or job.key)
         result = self.stage.process(replace(job, work=work), model, self.config)
@@ -152,6 +165,11 @@ class StageRunner:
             "rows": result.table.num_rows,
             "rejects": dict(sorted(Counter(r["reason"] for r in found).items())),
             "stats": result.stats,
+            # What made the key, and how long the shard took: `voxemoset status` names what changed a stale shard's
+            # key and estimates a rebuild from these (bookkeeping, like every marker: outside the build's digest).
+            "recipe": recipe(getattr(job.key, "parts", {})),
+            "seconds": round(time.perf_counter() - started, 3),
+            "work_key": job.work_key,
         }
         write_json(self.marker_path(job), marker)
         return marker
@@ -159,7 +177,12 @@ class StageRunner:
     def run_all(self, jobs: Iterable[ShardJob], model: Any) -> None:
         """Process jobs one after another in this process."""
         for job in jobs:
-            self.run_job(job, model)
+            self.shard_done(job, self.run_job(job, model))
+
+    def shard_done(self, job: ShardJob, marker: dict | None = None) -> None:
+        """Tell the stage's progress feed a shard finished (its marker read back when not given)."""
+        if self.feed is not None:
+            self.feed.shard(job.name, marker if marker is not None else read_marker(self.marker_path(job)))
 
     def finalize(self, plan: Plan, computed: int) -> dict:
         """Drop shards (and work folders) no longer planned, then record this stage's counts in the run manifest."""
@@ -190,17 +213,12 @@ class StageRunner:
         return summary
 
 
-def run_stage(stage: StageBase, config: Any, out: Path, force: bool = False, progress: bool = False) -> dict:
-    """Run a stage in this process, holding the output folder: load the model only if a shard is pending."""
+def run_stage(stage: StageBase, config: Any, out: Path, force: bool = False) -> dict:
+    """Run a stage in this process, holding the output folder: load the model only if a shard is pending. Progress
+    shows where a command turned it on (voxemoset/progress.py)."""
 
     def compute(todo: list[ShardJob]) -> None:
-        model = stage.load(config)
-        if progress:
-            from rich.progress import track
-
-            runner.run_all(track(todo, description=f"{stage.name}", transient=True), model)
-        else:
-            runner.run_all(todo, model)
+        runner.run_all(todo, timed_load(stage, config, out))
 
     with out_lock(out):
         runner = StageRunner(stage, config, out)

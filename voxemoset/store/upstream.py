@@ -14,7 +14,7 @@ from typing import Any
 
 from voxemoset.errors import UserError
 from voxemoset.store.folders import stage_dir, verified_shards
-from voxemoset.store.keys import hash_json, job_key
+from voxemoset.store.keys import Key, hash_json, job_key
 from voxemoset.store.stage import ShardJob
 
 
@@ -69,7 +69,8 @@ class Upstream:
         reads = job.reads if job.reads is not None else [(s, n) for s in self.inputs for n in self._of(s)]
         content = [[stage, name, self.shard(stage, name).sha256] for stage, name in sorted(set(reads))]
         work_key = hash_json([job.work_key, content]) if job.work_key else None
-        return replace(job, key=hash_json([job.key, content]), work_key=work_key)
+        parts = {**getattr(job.key, "parts", {}), "upstream": {f"{stage}/{name}": sha for stage, name, sha in content}}
+        return replace(job, key=Key(hash_json([job.key, content]), parts), work_key=work_key)
 
 
 def each_shard(reader: Any, upstream: Upstream, stage: str, stage_config: dict, model_id: Any) -> list[ShardJob]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +22,12 @@ def corpus(
     from voxemoset.corpora import HUMAN_READ, check_name
     from voxemoset.corpora.export.card import CARD
     from voxemoset.corpora.export.writer import corpus_dir, run_corpus
+    from voxemoset.quiet import announce_log
 
     check_name(name, HUMAN_READ)
     cfg = load_config(config, {"out": str(out_dir)} if out_dir else None)
-    summary = run_corpus(name, cfg, force=force, progress=sys.stderr.isatty())
+    announce_log(cfg.out)
+    summary = run_corpus(name, cfg, force=force)
     rejects = ", ".join(f"{k} {v}" for k, v in summary["rejects"].items()) or "none"
     typer.echo(
         f"{name}: {summary['rows']} utterances, {sum(summary['rejects'].values())} rejects ({rejects}); "

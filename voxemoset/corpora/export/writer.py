@@ -128,18 +128,9 @@ def corpus_runner(name: str, config: Config) -> CorpusRunner:
     return CorpusRunner(CorpusStage(check_name(name, HUMAN_READ)), config, config.out)
 
 
-def run_corpus(name: str, config: Config, force: bool = False, progress: bool = False) -> dict:
+def run_corpus(name: str, config: Config, force: bool = False) -> dict:
     """Write corpus `name` under `<out>/corpora/<name>/` in this process (finished shards are skipped), then its
-    dataset card `README.md`."""
-
-    def compute(todo: list[ShardJob]) -> None:
-        if progress:
-            from rich.progress import track
-
-            runner.run_all(track(todo, description=runner.stage.name, transient=True), None)
-        else:
-            runner.run_all(todo, None)
-
+    dataset card `README.md`. Progress shows where a command turned it on (voxemoset/progress.py)."""
     with out_lock(config.out):
         runner = corpus_runner(name, config)
-        return runner.drive(compute, force)
+        return runner.drive(lambda todo: runner.run_all(todo, None), force)

@@ -47,11 +47,14 @@ class _Models:
         self._synth: Synthesizer | None = None
         self._refs: ReferencePool | None = None
         self._lock = threading.Lock()  # shard tasks in threads share this: load each thing once
+        self.load_s = 0.0  # seconds spent loading so far: a shard's stats carry what it waited for
 
     def _loaded(self, name: str, factory: Callable[[], object]):
         with self._lock:
             if getattr(self, name) is None:
+                t0 = time.perf_counter()
                 setattr(self, name, factory())
+                self.load_s += time.perf_counter() - t0
                 # funasr sets torch's threads as it loads emotion2vec (to 4): mid-shard, that would change how the
                 # shard's later clips are computed (float sums follow the thread count), so the runner's count holds.
                 pin_cpu_threads(self._threads)
@@ -151,6 +154,7 @@ class GatesStage(StageBase):
         by_id = {u["id"]: u for u in utts}
         first = [u for u in utts if u["id"] not in history]
         scored = synthesized = 0
+        loaded_before = model.load_s
         new_s = 0.0  # making and scoring new attempts, model loads included: what a threshold change may still cost
         if first:
             t0 = time.perf_counter()
@@ -172,5 +176,6 @@ class GatesStage(StageBase):
             new_s += time.perf_counter() - t0
         kept = {i: a[: g.max_attempts] for i, a in history.items()}
         out = finish(utts, kept, output_schema(speech.schema))
-        out.stats.update(scored=scored, synthesized=synthesized, new_attempts_s=round(new_s, 3))
+        out.stats.update(scored=scored, synthesized=synthesized, new_attempts_s=round(new_s, 3),
+                         model_load_s=round(model.load_s - loaded_before, 3))  # fmt: skip
         return out
