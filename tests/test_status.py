@@ -59,8 +59,9 @@ def test_a_changed_threshold_names_itself_and_stales_gates_and_dataset_only(demo
     assert gates["stale"] == gates["reuses_work"] > 0  # the scored attempts outlive a threshold
     assert dataset["waits_on"] == ["gates"] and dataset["done"] == 0
     # The estimate: the mean recorded seconds of the stage's shards, times the shards to redo.
-    markers = [json.loads(p.read_text()) for p in (out / "stages" / "gates" / "_done").glob("*.json")]
-    seconds = [m["seconds"] for m in markers]
+    timings = [json.loads(p.read_text()) for p in (out / "logs" / "timings" / "gates").glob("*.json")]
+    seconds = [t["seconds"] for t in timings]
+    assert len(seconds) == gates["stale"]
     assert gates["estimate_s"] == pytest.approx(sum(seconds) / len(seconds) * gates["stale"], abs=0.1)
     # `build --dry-run` shows the same, and builds nothing.
     printed = _voxemoset("build", "-c", str(changed), "--dry-run")

@@ -31,7 +31,6 @@ QUIET_COMMANDS = ("build", "stage", "corpus", "demo")
 
 @app.callback()
 def _global_options(
-    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="show tracebacks (and Prefect's failure logs) on errors")
     ] = False,
@@ -40,13 +39,7 @@ def _global_options(
     ] = False,
 ) -> None:
     """Build VoxEmoset: emotional spoken descriptions paired with emotional images."""
-    from voxemoset import quiet
-    from voxemoset.progress import enable
-
-    _options["debug"] = debug
-    # The commands that run stages keep the terminal to voxemoset's lines; the others print as they always did.
-    quiet.setup(not verbose and ctx.invoked_subcommand in QUIET_COMMANDS)
-    enable(out)  # the stage-running commands show their shards as they finish (live on a terminal)
+    _options["debug"] = debug  # --verbose is read by `main` (before any library loads), not here
 
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
@@ -199,6 +192,11 @@ app.command("corpus")(corpus)
 from voxemoset.status_command import status  # noqa: E402
 
 app.command("status")(status)
+# `encode`, `train`, `generate`, `evaluate`: the training side (voxemoset/train/commands.py).
+from voxemoset.train.commands import encode, evaluate, generate, train  # noqa: E402
+
+for _command_fn in (encode, train, generate, evaluate):
+    app.command()(_command_fn)
 
 
 @app.command()
@@ -255,66 +253,25 @@ def tiny_models(directory: Annotated[Path, typer.Argument(help="where to write t
         out.print(f"{name}: {path}")
 
 
-@app.command()
-def encode(
-    config: ConfigOpt,
-    split: Annotated[str | None, typer.Option("--split", help="default: the config's training split")] = None,
-) -> None:
-    """Precompute every training dataset's Whisper frame embeddings (SONAR: prints its script's command)."""
-    from voxemoset.train.config import TrainConfig, load_yaml
-    from voxemoset.train.mixture import encode_sources
-
-    for folder in encode_sources(load_yaml(config, TrainConfig), split, progress=True):
-        out.print(str(folder), highlight=False)
-
-
-@app.command()
-def train(
-    config: ConfigOpt,
-    resume: Annotated[
-        str | None, typer.Option("--resume", help="`latest` or a checkpoint folder: continue that run")
-    ] = None,
-) -> None:
-    """Fit the SIB and the latent-diffusion UNet from dataset shards."""
-    from voxemoset.train import train_from_yaml
-
-    result = train_from_yaml(config, resume=resume, progress=sys.stderr.isatty())
-    if result.main_process:  # one line per run, not one per process
-        out.print(f"step {result.step}; last checkpoint: {result.checkpoint}")
-
-
-@app.command()
-def generate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="trained checkpoint folder")],
-    speech: Annotated[Path, typer.Option("--speech", help="a speech file (wav)")],
-    out_png: Annotated[Path, typer.Option("--out", help="PNG to write")],
-    guidance_scale: Annotated[float, typer.Option("--guidance-scale", help="classifier-free guidance")] = 7.5,
-    steps: Annotated[int, typer.Option("--steps", help="denoising steps (DDIM)")] = 50,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    encoder: Annotated[
-        str | None, typer.Option("--encoder", help="speech encoder location, if not the one the run used")
-    ] = None,
-) -> None:
-    """Generate an image from a speech file with a trained checkpoint."""
-    from voxemoset.train.generate import generate as generate_png
-
-    path = generate_png(checkpoint, speech, out_png, guidance_scale, steps, seed, encoder_model=encoder)
-    out.print(f"wrote {path}")
-
-
-@app.command()
-def evaluate(config: ConfigOpt) -> None:
-    """The paper's protocol: FID, CLIPScore and Emo-A of the speech model and the baselines (one table)."""
-    from voxemoset.train import evaluate_from_yaml
-    from voxemoset.train.eval.table import markdown
-
-    table = evaluate_from_yaml(config, progress=sys.stderr.isatty())
-    out.print(markdown(table), highlight=False, markup=False)
+def _command(argv: list[str]) -> str | None:
+    """The subcommand a command line names (the first word that is not a global option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main() -> None:
     """Console entry point: any failure ends in one `error:` line (the last) and exit code 1; tracebacks only
-    with --debug. Commands stop what they started (a temporary Prefect server) before this line is printed."""
+    with --debug. Commands stop what they started (a temporary Prefect server) before this line is printed.
+
+    Here, not in the app's callback, the process is set up as a user's run: the stage-running commands keep the
+    terminal to voxemoset's own lines and progress (library output to the log file, unless --verbose). In-process
+    callers of `app` (tests, other programs) keep their own logging, environment and output.
+    """
+    from voxemoset import quiet
+    from voxemoset.progress import enable
+
+    argv = sys.argv[1:]
+    quiet.setup("--verbose" not in argv and _command(argv) in QUIET_COMMANDS)
+    enable(out)  # shards as they finish: live on a terminal, one line each otherwise
     try:
         app()
     except KeyboardInterrupt:

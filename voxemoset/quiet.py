@@ -132,9 +132,10 @@ def log_to(out: Path) -> Path | None:
 
 
 def announce_log(out: Path) -> None:
-    """Library output of this command goes to a log file under its output folder: say where, once (stderr)."""
+    """Library output of this command goes to a log file under its output folder: say where, once (on stdout:
+    stderr is kept for the one `error:` line)."""
     if path := log_to(out):
-        print(f"log: {path}", file=sys.stderr, flush=True)
+        print(f"log: {path}", flush=True)
 
 
 def quiet_print(module) -> None:

@@ -76,11 +76,19 @@ def changes(stage: str, before: dict | None, now: dict) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def _seconds(path: Path) -> float | None:
+    try:
+        value = json.loads(path.read_text()).get("seconds")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def stage_status(name: str, config, out: Path, changing: set[str]) -> StageStatus:
     """One stage's shards against its markers; `changing`: stages before it that will change."""
     from voxemoset.stages import get_stage
     from voxemoset.store.keys import recipe
-    from voxemoset.store.runner import StageRunner, planned
+    from voxemoset.store.runner import StageRunner, planned, timing_path
     from voxemoset.store.verify import read_marker
 
     stage = get_stage(name)
@@ -94,8 +102,8 @@ def stage_status(name: str, config, out: Path, changing: set[str]) -> StageStatu
     for job in plan.jobs:
         path = runner.marker_path(job)
         marker = read_marker(path) if path.is_file() else None
-        if marker and isinstance(marker.get("seconds"), int | float):
-            seconds.append(float(marker["seconds"]))
+        if marker and (took := _seconds(timing_path(out, name, job.name))) is not None:
+            seconds.append(took)
         if marker is None:
             status.pending += 1
         elif marker.get("key") != job.key:

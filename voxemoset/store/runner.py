@@ -81,6 +81,11 @@ def check_schema(stage: StageBase, table: pa.Table) -> None:
     raise ValueError(f"stage {stage.name} wrote columns its schema does not declare: {extra or got.names}")
 
 
+def timing_path(out: Path, stage: str, shard: str) -> Path:
+    """Where a shard's processing time is kept: one small file per shard (workers on other hosts never append)."""
+    return Path(out) / "logs" / "timings" / stage / f"{shard}.json"
+
+
 class StageRunner:
     """Runs one stage's shard jobs against an output folder; safe to kill at any point and rerun."""
 
@@ -133,11 +138,11 @@ class StageRunner:
         if todo:
             with stage_feed(self.stage.name, len(todo)) as self.feed:
                 compute(todo)
-        summary = self.finalize(plan, computed=len(todo))
         # This run's work, for the build summary: wall time and the items of the shards it computed.
-        summary["seconds"] = round(time.perf_counter() - started, 3)
-        summary["items_computed"] = self.feed.items if self.feed is not None else 0
-        summary["shard_load_s"] = round(self.feed.model_load_s, 3) if self.feed is not None else 0.0
+        run = {"seconds": round(time.perf_counter() - started, 3),
+               "items_computed": self.feed.items if self.feed is not None else 0,
+               "shard_load_s": round(self.feed.model_load_s, 3) if self.feed is not None else 0.0}  # fmt: skip
+        summary = self.finalize(plan, computed=len(todo), run=run)
         self.stage.finish(self.config, self.upstream, {j.name: read_marker(self.marker_path(j)) for j in plan.jobs})
         return summary
 
@@ -165,13 +170,15 @@ class StageRunner:
             "rows": result.table.num_rows,
             "rejects": dict(sorted(Counter(r["reason"] for r in found).items())),
             "stats": result.stats,
-            # What made the key, and how long the shard took: `voxemoset status` names what changed a stale shard's
-            # key and estimates a rebuild from these (bookkeeping, like every marker: outside the build's digest).
+            # What made the key: `voxemoset status` names what changed a stale shard's key from it.
             "recipe": recipe(getattr(job.key, "parts", {})),
-            "seconds": round(time.perf_counter() - started, 3),
             "work_key": job.work_key,
         }
         write_json(self.marker_path(job), marker)
+        # How long it took, apart from the marker (which a rerun rewrites byte for byte): status's estimates.
+        write_json(
+            timing_path(self.out, self.stage.name, job.name), {"seconds": round(time.perf_counter() - started, 3)}
+        )
         return marker
 
     def run_all(self, jobs: Iterable[ShardJob], model: Any) -> None:
@@ -184,7 +191,7 @@ class StageRunner:
         if self.feed is not None:
             self.feed.shard(job.name, marker if marker is not None else read_marker(self.marker_path(job)))
 
-    def finalize(self, plan: Plan, computed: int) -> dict:
+    def finalize(self, plan: Plan, computed: int, run: dict | None = None) -> dict:
         """Drop shards (and work folders) no longer planned, then record this stage's counts in the run manifest."""
         names = {j.name for j in plan.jobs}
         for folder, suffix in (
@@ -208,6 +215,7 @@ class StageRunner:
             "skipped": len(plan.jobs) - computed,
             **counts,
             "filtered": plan.filtered,
+            **(run or {}),
         }
         update_manifest(self.out, self.stage.name, summary)
         return summary

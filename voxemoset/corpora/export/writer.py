@@ -108,7 +108,7 @@ class CorpusRunner(StageRunner):
         super().__init__(stage, config, out)
         self.dir = corpus_dir(out, stage.corpus)
 
-    def finalize(self, plan: Plan, computed: int) -> dict:
+    def finalize(self, plan: Plan, computed: int, run: dict | None = None) -> dict:
         """Drop shards of an older plan (another shard count makes other names), the runner's own finalize, then
         the card (whichever driver ran the shards: this process or the `corpus` flow's tasks)."""
         names = {j.name for j in plan.jobs}
@@ -118,7 +118,7 @@ class CorpusRunner(StageRunner):
                 if f"{DATA_DIR}/{p.name.removesuffix(suffix)}" not in names:
                     log.info("%s: removing %s, no longer planned", self.stage.name, p)
                     p.unlink()
-        summary = super().finalize(plan, computed)
+        summary = super().finalize(plan, computed, run)
         write_card(self.dir, self.stage.corpus, summary)
         return summary
 
