@@ -24,12 +24,11 @@ _BOARD: Board | None = None
 
 
 def shard_items(marker: dict | None) -> int:
-    """Rows kept plus rejects recorded by a shard's marker."""
-    if not marker:
-        return 0
-    rows = marker.get("rows") if isinstance(marker.get("rows"), int) else 0
-    rejects = marker.get("rejects") if isinstance(marker.get("rejects"), dict) else {}
-    return rows + sum(v for v in rejects.values() if isinstance(v, int))
+    """Rows kept plus rejects recorded by a shard's marker (counted as the manifest counts them)."""
+    from voxemoset.store.manifest import marker_counts
+
+    counts = marker_counts([marker or {}])
+    return counts["rows"] + sum(counts["rejects"].values())
 
 
 @dataclass
@@ -64,14 +63,15 @@ class Feed:
 
     def shard(self, name: str, marker: dict | None) -> None:
         """A shard finished (its marker written)."""
+        items = shard_items(marker)
         with _LOCK:
             self.done += 1
-            self.items += shard_items(marker)
+            self.items += items
             stats = (marker or {}).get("stats")
             if isinstance(stats, dict) and isinstance(stats.get("model_load_s"), int | float):
                 self.model_load_s += float(stats["model_load_s"])
             if self.board is not None:
-                self.board.update(self, name, shard_items(marker))
+                self.board.update(self, name, items)
 
 
 class Board:
